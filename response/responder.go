@@ -1,0 +1,300 @@
+package response
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// DefaultMaxJSONBytes is the JSON-mode cap on an upstream body when
+// Config.MaxJSONBytes is zero.
+const DefaultMaxJSONBytes = 8 << 20
+
+// Config configures a Responder.
+type Config struct {
+	// MaxJSONBytes caps the upstream body read in JSON mode; a larger body
+	// answers 502 RESPONSE_TOO_LARGE (raw mode has no cap, it streams).
+	// Zero means DefaultMaxJSONBytes; negative is an error.
+	MaxJSONBytes int64
+}
+
+// Responder turns upstream answers into what the caller receives. Its Modify
+// method is meant for httputil.ReverseProxy.ModifyResponse. It is safe for
+// concurrent use.
+type Responder struct {
+	max int64
+}
+
+// NewResponder validates cfg and returns a Responder.
+func NewResponder(cfg Config) (*Responder, error) {
+	if cfg.MaxJSONBytes < 0 {
+		return nil, errors.New("response: MaxJSONBytes must not be negative")
+	}
+	if cfg.MaxJSONBytes == 0 {
+		cfg.MaxJSONBytes = DefaultMaxJSONBytes
+	}
+	return &Responder{max: cfg.MaxJSONBytes}, nil
+}
+
+// RawDroppedHeaders are removed from upstream answers in raw mode because they
+// would act on the host app's own origin rather than the provider's: cookies,
+// CORS grants, transport and reporting policies, credential prompts.
+var RawDroppedHeaders = []string{
+	"Set-Cookie", "Set-Cookie2",
+	"Strict-Transport-Security", "Alt-Svc", "Clear-Site-Data",
+	"Public-Key-Pins", "Public-Key-Pins-Report-Only", "Expect-CT",
+	"NEL", "Report-To", "Reporting-Endpoints",
+	"Service-Worker-Allowed", "Refresh",
+	"WWW-Authenticate", "Proxy-Authenticate",
+	"Content-Security-Policy", "Content-Security-Policy-Report-Only",
+}
+
+// JSONKeptHeaders are the upstream headers kept in JSON mode, where the proxy
+// writes its own body: the provider's rate-limit and request-id signals.
+// Header names starting with "X-Ratelimit-" or "Ratelimit-" are kept too.
+var JSONKeptHeaders = []string{"Retry-After", "X-Request-Id", "Request-Id", "Ratelimit", "Ratelimit-Policy"}
+
+// Modify rewrites resp according to the mode in resp.Request's context (see
+// SetMode; ModeJSON when none). An error it returns is an *Error for the
+// ReverseProxy's ErrorHandler.
+func (rs *Responder) Modify(resp *http.Response) error {
+	mode := ModeJSON
+	if resp.Request != nil {
+		if m, ok := ModeFromContext(resp.Request.Context()); ok {
+			mode = m
+		}
+	}
+	if mode == ModeRaw {
+		rawHeaders(resp.Header)
+		return nil
+	}
+	return rs.envelope(resp)
+}
+
+func rawHeaders(h http.Header) {
+	for _, k := range RawDroppedHeaders {
+		h.Del(k)
+	}
+	for k := range h {
+		if strings.HasPrefix(k, "Access-Control-") {
+			delete(h, k)
+		}
+	}
+	// Whatever the provider sent, the host app's origin must never render it
+	// as an active document.
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// pooledBody is a response body over a pooled buffer, returned on Close.
+type pooledBody struct {
+	*bytes.Reader
+	buf *bytes.Buffer
+}
+
+func (b *pooledBody) Close() error {
+	if b.buf != nil && b.buf.Cap() <= 1<<20 {
+		b.buf.Reset()
+		bufPool.Put(b.buf)
+	}
+	b.buf = nil
+	return nil
+}
+
+func (rs *Responder) envelope(resp *http.Response) error {
+	body, err := rs.read(resp)
+	if err != nil {
+		return err
+	}
+	src := body.Bytes()
+	ctype := mediaType(resp.Header.Get("Content-Type"))
+	out := bufPool.Get().(*bytes.Buffer)
+	status := resp.StatusCode
+	if status >= 200 && status < 300 {
+		switch {
+		case len(bytes.TrimSpace(src)) == 0:
+			// Empty stays empty: the SDK returns undefined.
+		case isJSONType(ctype) && json.Valid(src):
+			out.WriteString(`{"output":`)
+			out.Write(src)
+			out.WriteByte('}')
+		case isTextType(ctype) && utf8.Valid(src):
+			out.WriteString(`{"output":`)
+			writeJSONString(out, src)
+			out.WriteByte('}')
+		default:
+			putBuf(body)
+			putBuf(out)
+			return New(http.StatusNotAcceptable, CodeUseRaw,
+				"The integration answered with a non-JSON body; send the "+RawHeader+" header to receive it raw.")
+		}
+	} else {
+		status = integrationError(out, resp, src, ctype)
+	}
+	putBuf(body)
+	keep := keptHeaders(resp.Header)
+	resp.Body = &pooledBody{Reader: bytes.NewReader(out.Bytes()), buf: out}
+	resp.ContentLength = int64(out.Len())
+	resp.StatusCode = status
+	resp.Status = ""
+	resp.Header = keep
+	resp.TransferEncoding = nil
+	resp.Trailer = nil
+	if out.Len() > 0 {
+		keep.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	keep.Set("Content-Length", strconv.Itoa(out.Len()))
+	keep.Set("X-Content-Type-Options", "nosniff")
+	return nil
+}
+
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 {
+		b.Reset()
+		bufPool.Put(b)
+	}
+}
+
+// read reads the upstream body up to the cap into a pooled buffer, decoding
+// gzip when the provider sent it anyway.
+func (rs *Responder) read(resp *http.Response) (*bytes.Buffer, error) {
+	defer resp.Body.Close()
+	var r io.Reader = resp.Body
+	switch strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))) {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, Wrap(err, http.StatusBadGateway, CodeUpstreamUnreachable, "The integration sent a malformed compressed body.")
+		}
+		defer zr.Close()
+		r = zr
+	default:
+		return nil, New(http.StatusNotAcceptable, CodeUseRaw,
+			"The integration answered with an encoded body; send the "+RawHeader+" header to receive it raw.")
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	if resp.ContentLength > 0 && resp.ContentLength <= rs.max {
+		buf.Grow(int(resp.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r, rs.max+1))
+	if err != nil {
+		putBuf(buf)
+		return nil, Wrap(err, http.StatusBadGateway, CodeUpstreamUnreachable, "Reading the integration's answer failed.")
+	}
+	if n > rs.max {
+		putBuf(buf)
+		return nil, New(http.StatusBadGateway, CodeResponseTooLarge,
+			fmt.Sprintf("The integration's answer is larger than %d bytes; send the %s header to stream it raw.", rs.max, RawHeader))
+	}
+	return buf, nil
+}
+
+// integrationError writes the error body for a non-2xx upstream answer and
+// returns the status to answer with: the upstream's, or 502 for a 1xx/3xx.
+func integrationError(out *bytes.Buffer, resp *http.Response, src []byte, ctype string) int {
+	status := resp.StatusCode
+	meta := map[string]any{"isIntegrationError": true, "status": status}
+	var upstream map[string]any
+	trimmed := bytes.TrimSpace(src)
+	switch {
+	case len(trimmed) == 0:
+	case json.Valid(trimmed):
+		meta["body"] = json.RawMessage(trimmed)
+		_ = json.Unmarshal(trimmed, &upstream)
+	case utf8.Valid(trimmed) && (isTextType(ctype) || ctype == ""):
+		meta["body"] = string(trimmed)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		meta["retryAfter"] = ra
+	}
+	msg := upstreamMessage(upstream)
+	if msg == "" {
+		msg = fmt.Sprintf("The integration answered with status %d.", status)
+	}
+	if status < 400 || status > 599 {
+		status = http.StatusBadGateway
+	}
+	data, err := json.Marshal(Body{Message: msg, Code: string(CodeIntegrationError), Status: status, Meta: meta})
+	if err != nil {
+		data = []byte(fmt.Sprintf(`{"message":"The integration answered with status %d.","code":"INTEGRATION_ERROR","status":%d,"meta":{"isIntegrationError":true}}`, resp.StatusCode, status))
+	}
+	out.Write(data)
+	resp.Header.Set(ErrorSourceHeader, "integration")
+	return status
+}
+
+// upstreamMessage picks the provider's own human message, if it gave one.
+func upstreamMessage(m map[string]any) string {
+	for _, k := range []string{"message", "error_description", "error"} {
+		if s, ok := m[k].(string); ok && s != "" {
+			return s
+		}
+		if inner, ok := m[k].(map[string]any); ok {
+			if s, ok := inner["message"].(string); ok && s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+func keptHeaders(h http.Header) http.Header {
+	keep := make(http.Header, 4)
+	for k, v := range h {
+		if k == ErrorSourceHeader || strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Ratelimit-") {
+			keep[k] = v
+		}
+	}
+	for _, k := range JSONKeptHeaders {
+		if v := h.Values(k); len(v) > 0 {
+			keep[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	return keep
+}
+
+func mediaType(v string) string {
+	if v == "" {
+		return ""
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	if err != nil {
+		return strings.ToLower(strings.TrimSpace(strings.SplitN(v, ";", 2)[0]))
+	}
+	return mt
+}
+
+// isJSONType reports whether a media type may hold JSON: JSON types, and a
+// missing type (many APIs omit it).
+func isJSONType(mt string) bool {
+	return mt == "" || mt == "application/json" || strings.HasSuffix(mt, "+json") ||
+		mt == "text/json"
+}
+
+// isTextType reports whether a media type is text the SDK can take as a string.
+func isTextType(mt string) bool {
+	return mt == "" || strings.HasPrefix(mt, "text/") || mt == "application/json" ||
+		strings.HasSuffix(mt, "+json") || strings.HasSuffix(mt, "+xml") ||
+		mt == "application/xml" || mt == "application/javascript" ||
+		mt == "application/x-www-form-urlencoded" || mt == "application/x-ndjson"
+}
+
+func writeJSONString(out *bytes.Buffer, s []byte) {
+	enc := json.NewEncoder(out)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(string(s))
+	// Encode adds a newline; drop it.
+	out.Truncate(out.Len() - 1)
+}

@@ -1,0 +1,128 @@
+package tokens
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Status is the state of a connection.
+type Status string
+
+const (
+	// StatusActive is a usable connection. The zero Status means active too.
+	StatusActive Status = "active"
+	// StatusNeedsReauth marks a connection whose grant the provider revoked or
+	// expired (an invalid_grant answer to a refresh): the user must connect again.
+	StatusNeedsReauth Status = "needs_reauth"
+)
+
+// Credential is what the proxy applies to an outbound request. Which fields
+// matter depends on the integration's auth scheme: OAuth2 uses AccessToken,
+// TokenType, RefreshToken and Expiry; API-key auth uses APIKey; basic auth
+// uses Username and Password.
+//
+// Credential redacts itself when formatted with fmt or logged with slog, so a
+// stray %v or slog.Any never prints a secret.
+type Credential struct {
+	AccessToken  string    `json:"access_token,omitempty"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	APIKey       string    `json:"api_key,omitempty"`
+	Username     string    `json:"username,omitempty"`
+	Password     string    `json:"password,omitempty"`
+	// Sealed is the encrypted form of all the fields above, set by the Sealed
+	// store decorator in what it hands to the backing store (which then holds
+	// no plaintext secret). Code outside a store never sees it set.
+	Sealed string `json:"sealed,omitempty"`
+}
+
+// OAuth2Token returns the OAuth2 fields as an *oauth2.Token.
+func (c Credential) OAuth2Token() *oauth2.Token {
+	return &oauth2.Token{AccessToken: c.AccessToken, TokenType: c.TokenType, RefreshToken: c.RefreshToken, Expiry: c.Expiry}
+}
+
+// WithOAuth2Token returns c with the OAuth2 fields taken from t. A token
+// without a refresh token keeps c's refresh token: providers that do not
+// rotate refresh tokens omit it from refresh answers.
+func (c Credential) WithOAuth2Token(t *oauth2.Token) Credential {
+	c.AccessToken = t.AccessToken
+	c.TokenType = t.TokenType
+	c.Expiry = t.Expiry
+	if t.RefreshToken != "" {
+		c.RefreshToken = t.RefreshToken
+	}
+	return c
+}
+
+// String redacts every secret; it names only which fields are set.
+func (c Credential) String() string {
+	set := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return "set"
+	}
+	return fmt.Sprintf("Credential{access:%s refresh:%s apikey:%s basic:%s expiry:%s}",
+		set(c.AccessToken), set(c.RefreshToken), set(c.APIKey), set(c.Username+c.Password), c.Expiry.Format(time.RFC3339))
+}
+
+// GoString redacts like String, for %#v.
+func (c Credential) GoString() string { return c.String() }
+
+// LogValue implements slog.LogValuer with the redacted form.
+func (c Credential) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// Connection is one user's connected account of one integration.
+type Connection struct {
+	Project     string // project id
+	User        string // the connected user's id: the user token's sub
+	Integration string // integration key: a type name ("salesforce") or "custom.<slug>"
+	ID          string // credential id, unique per (Project, User, Integration); chosen by X-Paragon-Credential
+
+	Credential Credential
+	// Fields holds what the provider returned beside the token that later
+	// requests need, such as Salesforce's instance_url or a Shopify shop;
+	// base URL templates read them. Fields are not secret.
+	Fields map[string]string
+	Status Status
+
+	// Version is managed by the Store: 0 for a connection not yet saved; each
+	// successful Save increments it. Save is compare-and-swap on it.
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Key returns the key that names exactly this connection.
+func (c *Connection) Key() Key {
+	return Key{Project: c.Project, User: c.User, Integration: c.Integration, ID: c.ID}
+}
+
+// Active reports whether the connection can be used (not needing re-authorization).
+func (c *Connection) Active() bool { return c.Status == "" || c.Status == StatusActive }
+
+// Clone returns a deep copy.
+func (c *Connection) Clone() *Connection {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.Fields = maps.Clone(c.Fields)
+	return &d
+}
+
+// Key names a connection. An empty ID names the user's default connection of
+// the integration: the one created first (ties broken by the smaller ID).
+type Key struct {
+	Project, User, Integration, ID string
+}
+
+// String returns a log-safe form of the key (ids are not secrets).
+func (k Key) String() string {
+	return k.Project + "/" + k.User + "/" + k.Integration + "/" + k.ID
+}

@@ -1,0 +1,35 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotHeld is returned by Lease.Release (and Extend) when the lease is no
+// longer held by its holder: it expired and someone else may hold it now.
+var ErrNotHeld = errors.New("tokens: lease not held")
+
+// Locker coordinates refreshes across processes: while one holder has the lease
+// for a connection's key, no other holder can acquire it.
+//
+// Contract, which every implementation must meet (tokens/storetest checks it):
+//   - Lock blocks until the lease is acquired or ctx is done (then it returns
+//     ctx's error, wrapped). At most one holder has a given key at a time.
+//   - A lease expires by itself after ttl, so a holder that crashed cannot
+//     block the key forever. Callers choose ttl longer than the work done under
+//     it (the Refresher uses its refresh timeout plus a margin), so a live
+//     holder never loses its lease mid-work.
+//   - Release frees the lease only if it is still held by this holder; on an
+//     expired lease it returns ErrNotHeld and changes nothing, so a slow holder
+//     never releases a lease that another holder has acquired since.
+//   - Locker and Lease are safe for concurrent use.
+type Locker interface {
+	Lock(ctx context.Context, key string, ttl time.Duration) (Lease, error)
+}
+
+// Lease is a held lock.
+type Lease interface {
+	// Release frees the lease if still held; ErrNotHeld otherwise.
+	Release(ctx context.Context) error
+}
