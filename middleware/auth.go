@@ -1,0 +1,260 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/onbehalf/onbehalf/response"
+)
+
+// PermissionsClaim is the optional user-token claim that limits what a token
+// may do. Our reading (the original does not document it): an array of
+// strings grants what it lists ("proxy", or "*" for everything); an object
+// maps names to booleans ({"proxy": false} forbids proxy calls). A token
+// without the claim may do everything.
+const PermissionsClaim = "urn:useparagon:connect:permissions"
+
+// PermissionProxy is the permission that proxy calls need.
+const PermissionProxy = "proxy"
+
+// ProjectConfig is one project: its id, the keys that verify its user tokens,
+// and (for the standalone mode) its integrations.
+type ProjectConfig struct {
+	ID string `json:"id"`
+	// Keys verify user tokens; several at once allow rotation.
+	Keys []KeyConfig `json:"keys,omitempty"`
+	// JWKSURL, when set, is fetched (and cached, refreshed on an unknown kid)
+	// for further keys.
+	JWKSURL string `json:"jwksUrl,omitempty"`
+	// Audiences are accepted in the aud claim besides "useparagon.com/{ID}".
+	Audiences []string `json:"audiences,omitempty"`
+	// Integrations are this project's integrations, used when Config.Registry
+	// is nil.
+	Integrations []IntegrationConfig `json:"integrations,omitempty"`
+}
+
+// AuthConfig configures the Auth stage.
+type AuthConfig struct {
+	Projects []ProjectConfig
+	// ClockSkew tolerated on exp, iat and nbf. Zero means 30s; negative is an error.
+	ClockSkew time.Duration
+	// MaxLifetime, when positive, refuses tokens whose exp - iat exceeds it.
+	// Zero means no maximum.
+	MaxLifetime time.Duration
+	// MaxTokenBytes refuses longer user tokens before parsing them. Zero means 8192.
+	MaxTokenBytes int
+	// HTTPClient fetches JWKS URLs. Nil means a client with a 10s timeout.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Auth is stage 1: it verifies the user token and stores the Principal in the
+// request context. Build it once with NewAuth; mount Handler.
+type Auth struct {
+	projects map[string]*authProject
+	skew     time.Duration
+	maxLife  time.Duration
+	maxBytes int
+	now      func() time.Time
+	cancel   context.CancelFunc
+}
+
+type authProject struct {
+	id        string
+	ring      *keyRing
+	audiences map[string]bool
+}
+
+// NewAuth validates cfg, loads every key and registers JWKS URLs.
+func NewAuth(cfg AuthConfig) (*Auth, error) {
+	if cfg.ClockSkew < 0 || cfg.MaxLifetime < 0 || cfg.MaxTokenBytes < 0 {
+		return nil, errors.New("middleware: auth: durations and sizes must not be negative")
+	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = 30 * time.Second
+	}
+	if cfg.MaxTokenBytes == 0 {
+		cfg.MaxTokenBytes = 8192
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Auth{projects: map[string]*authProject{}, skew: cfg.ClockSkew, maxLife: cfg.MaxLifetime,
+		maxBytes: cfg.MaxTokenBytes, now: cfg.Now, cancel: cancel}
+	var cache *jwk.Cache
+	for _, p := range cfg.Projects {
+		if p.ID == "" {
+			cancel()
+			return nil, errors.New("middleware: auth: a project needs an id")
+		}
+		if _, dup := a.projects[p.ID]; dup {
+			cancel()
+			return nil, fmt.Errorf("middleware: auth: project %q defined twice", p.ID)
+		}
+		if p.JWKSURL != "" && cache == nil {
+			cache = jwk.NewCache(ctx)
+		}
+		ring, err := newKeyRing(p.Keys, p.JWKSURL, cache, cfg.HTTPClient)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("middleware: auth: project %q: %w", p.ID, err)
+		}
+		aud := map[string]bool{"useparagon.com/" + p.ID: true}
+		for _, s := range p.Audiences {
+			aud[s] = true
+		}
+		a.projects[p.ID] = &authProject{id: p.ID, ring: ring, audiences: aud}
+	}
+	if len(a.projects) == 0 {
+		cancel()
+		return nil, errors.New("middleware: auth: no project configured")
+	}
+	return a, nil
+}
+
+// Close stops background JWKS refreshes.
+func (a *Auth) Close() { a.cancel() }
+
+// Handler is the stage as a middleware. The project comes from the Route in
+// the context (see Router); without one, the only configured project is used.
+func (a *Auth) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		project := ""
+		if rt, ok := RouteFromContext(r.Context()); ok {
+			project = rt.Project
+		} else if len(a.projects) == 1 {
+			for id := range a.projects {
+				project = id
+			}
+		}
+		token, err := bearer(r.Header)
+		if err != nil {
+			response.WriteError(w, err)
+			return
+		}
+		p, err := a.Verify(r.Context(), project, token)
+		if err != nil {
+			response.WriteError(w, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	})
+}
+
+// bearer extracts the token from "Authorization: Bearer <token>". A browser
+// fetch can join a duplicate header into "Bearer a, Bearer b": that is refused.
+func bearer(h http.Header) (string, error) {
+	vals := h.Values("Authorization")
+	if len(vals) == 0 {
+		return "", response.New(http.StatusUnauthorized, response.CodeTokenMissing, "Missing user token: send Authorization: Bearer <token>.")
+	}
+	if len(vals) > 1 {
+		return "", response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "More than one Authorization header.")
+	}
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" {
+		return "", response.New(http.StatusUnauthorized, response.CodeTokenMissing, "Missing user token: send Authorization: Bearer <token>.")
+	}
+	if strings.ContainsAny(tok, " ,") {
+		return "", response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "Malformed user token.")
+	}
+	return tok, nil
+}
+
+// Verify checks a user token for project and returns its principal. Errors
+// are *response.Error values that never contain the token or its claims.
+func (a *Auth) Verify(ctx context.Context, project, token string) (Principal, error) {
+	ap := a.projects[project]
+	if ap == nil {
+		return Principal{}, response.New(http.StatusNotFound, response.CodeProjectNotFound, "Unknown project.")
+	}
+	if len(token) > a.maxBytes {
+		return Principal{}, response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "User token too large.")
+	}
+	tok, err := jwt.ParseString(token,
+		jwt.WithKeyProvider(ap.ring.provider()),
+		jwt.WithContext(ctx),
+		jwt.WithValidate(true),
+		jwt.WithAcceptableSkew(a.skew),
+		jwt.WithClock(jwt.ClockFunc(a.now)),
+		jwt.WithRequiredClaim(jwt.SubjectKey),
+		jwt.WithRequiredClaim(jwt.IssuedAtKey),
+		jwt.WithRequiredClaim(jwt.ExpirationKey),
+	)
+	if err != nil {
+		return Principal{}, a.verifyError(err)
+	}
+	if strings.TrimSpace(tok.Subject()) == "" {
+		return Principal{}, response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "User token has an empty sub claim.")
+	}
+	if a.maxLife > 0 && tok.Expiration().Sub(tok.IssuedAt()) > a.maxLife {
+		return Principal{}, response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "User token lifetime exceeds the allowed maximum.")
+	}
+	if aud := tok.Audience(); len(aud) > 0 {
+		ok := false
+		for _, s := range aud {
+			ok = ok || ap.audiences[s]
+		}
+		if !ok {
+			// A token minted for another project carries that project's audience.
+			return Principal{}, response.New(http.StatusForbidden, response.CodeProjectMismatch, "User token was issued for another project.")
+		}
+	}
+	perms, _ := tok.Get(PermissionsClaim)
+	return Principal{Project: ap.id, User: tok.Subject(), ExpiresAt: tok.Expiration(), Permissions: perms}, nil
+}
+
+func (a *Auth) verifyError(err error) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired()):
+		return response.Wrap(err, http.StatusUnauthorized, response.CodeTokenExpired, "User token expired.")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	// Keep jwx's text out of the error: it may quote parts of the token.
+	return response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "Invalid user token.")
+}
+
+// Allows reports whether the principal's permissions claim grants perm.
+func (p Principal) Allows(perm string) bool {
+	switch v := p.Permissions.(type) {
+	case nil:
+		return true
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok && (s == perm || s == "*") {
+				return true
+			}
+		}
+		return false
+	case []string:
+		for _, s := range v {
+			if s == perm || s == "*" {
+				return true
+			}
+		}
+		return false
+	case map[string]any:
+		if b, ok := v[perm].(bool); ok {
+			return b
+		}
+		if b, ok := v["*"].(bool); ok {
+			return b
+		}
+		return true
+	}
+	return false
+}

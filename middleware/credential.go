@@ -1,0 +1,149 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/onbehalf/onbehalf/tokens"
+)
+
+// credentialTransport is the first RoundTripper of the upstream chain: it
+// applies the connection's credential to a copy of the outbound request, and
+// on a 401 to an OAuth2 token refreshes once (through the Refresher's
+// coordination) and replays once when the body can be replayed.
+type credentialTransport struct {
+	f *Forwarder
+}
+
+func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	in, _ := IntegrationFromContext(ctx)
+	c, _ := ConnectionFromContext(ctx)
+	next, err := t.f.transportFor(in)
+	if err != nil {
+		return nil, err
+	}
+	out, err := withCredential(req, in, c)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := next.RoundTrip(out)
+	if err != nil {
+		return nil, errors.Join(errUpstream, err)
+	}
+	rf := t.f.cfg.Refresher
+	if resp.StatusCode != http.StatusUnauthorized || rf == nil || in.Grant() == nil || !replayable(req) {
+		return resp, nil
+	}
+	fresh, err := rf.Fresh(ctx, c, in.Grant(), c.Credential.AccessToken)
+	if err != nil {
+		// Keep the provider's 401: the refresh error says why it stays.
+		drain(resp)
+		return nil, err
+	}
+	drain(resp)
+	replay := req.Clone(ctx)
+	if req.GetBody != nil {
+		if replay.Body, err = req.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	out, err = withCredential(replay, in, fresh)
+	if err != nil {
+		return nil, err
+	}
+	resp, err = next.RoundTrip(out)
+	if err != nil {
+		return nil, errors.Join(errUpstream, err)
+	}
+	return resp, nil
+}
+
+// withCredential returns a shallow copy of req with its own header and URL,
+// carrying the credential. req itself is not modified.
+func withCredential(req *http.Request, in *Integration, c *tokens.Connection) (*http.Request, error) {
+	out := new(http.Request)
+	*out = *req
+	out.Header = req.Header.Clone()
+	u := *req.URL
+	out.URL = &u
+	if err := in.Apply(out.Header, out.URL, c); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// drain reads a little of a discarded response so the connection can be
+// reused, then closes it.
+func drain(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}
+
+// sniffBytes is how much of a "Content-Type: auto" body is read to decide
+// whether it is JSON.
+const sniffBytes = 1 << 20
+
+func jsonValid(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && json.Valid(b)
+}
+
+// readUpTo reads at most limit bytes; complete reports whether r ended within
+// them.
+func readUpTo(r io.Reader, limit int64) (buf []byte, complete bool, err error) {
+	var b bytes.Buffer
+	n, err := b.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if n <= limit {
+		return b.Bytes(), true, nil
+	}
+	return b.Bytes(), false, nil
+}
+
+func setBufferedBody(out *http.Request, buf []byte) {
+	out.ContentLength = int64(len(buf))
+	out.Body = io.NopCloser(bytes.NewReader(buf))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	if len(buf) == 0 {
+		out.Body = http.NoBody
+	}
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+func multiReadCloser(head []byte, rest io.ReadCloser) io.ReadCloser {
+	return readCloser{io.MultiReader(bytes.NewReader(head), rest), rest}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// copyBuffers is the ReverseProxy's pool of copy buffers.
+var copyBuffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte  { return *(bp.p.Get().(*[]byte)) }
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }

@@ -1,0 +1,85 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+
+	"github.com/onbehalf/onbehalf/hosts"
+	"github.com/onbehalf/onbehalf/response"
+	"github.com/onbehalf/onbehalf/tokens"
+)
+
+// MessageDomainInvalid is the exact message of WIRE.md for a refused host.
+const MessageDomainInvalid = "This domain is invalid for the current integration"
+
+// MessageNotEnabled is the exact message of WIRE.md for a user without a
+// connection to the integration.
+const MessageNotEnabled = "Integration not enabled for user."
+
+// classify is the one place that turns the errors of the stages' packages
+// (hosts, tokens, the transport) into *response.Error; response.WriteError
+// then renders them. Errors it does not know become 500 INTERNAL there.
+func classify(err error) error {
+	var re *response.Error
+	var cool *tokens.CooldownError
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &re):
+		return re
+	// Targets (hosts): refused before anything is sent.
+	case errors.Is(err, hosts.ErrHostNotAllowed):
+		return response.Wrap(err, http.StatusForbidden, response.CodeHostNotAllowed, MessageDomainInvalid)
+	case errors.Is(err, hosts.ErrIPLiteral):
+		return response.Wrap(err, http.StatusForbidden, response.CodeHostIPLiteral, MessageDomainInvalid)
+	case errors.Is(err, hosts.ErrAddressDenied):
+		return response.Wrap(err, http.StatusForbidden, response.CodeAddressDenied, MessageDomainInvalid)
+	case errors.Is(err, hosts.ErrScheme), errors.Is(err, hosts.ErrPort),
+		errors.Is(err, hosts.ErrUserinfo), errors.Is(err, hosts.ErrBadURL):
+		return response.Wrap(err, http.StatusBadRequest, response.CodeTargetInvalid, "Invalid target URL: "+errText(err))
+	case errors.Is(err, hosts.ErrPathEscape):
+		return response.Wrap(err, http.StatusBadRequest, response.CodePathInvalid, "Invalid API path: it must stay under the integration's base URL.")
+	// Connections and refresh (tokens).
+	case errors.Is(err, tokens.ErrReauthRequired):
+		return response.Wrap(err, http.StatusForbidden, response.CodeReauthRequired, "The connection needs to be re-authorized: the user must connect the integration again.")
+	case errors.As(err, &cool):
+		e := response.Wrap(err, http.StatusServiceUnavailable, response.CodeRefreshCooldown, "Refreshing the connection's token failed recently; try again later.")
+		e.Meta = map[string]any{"retryAfterSeconds": int(cool.RetryAfter.Seconds()) + 1}
+		return e
+	case errors.Is(err, tokens.ErrRefreshTimeout):
+		return response.Wrap(err, http.StatusGatewayTimeout, response.CodeRefreshTimeout, "The integration's token endpoint did not answer in time.")
+	case errors.Is(err, tokens.ErrRefreshFailed):
+		return response.Wrap(err, http.StatusBadGateway, response.CodeRefreshFailed, "Refreshing the connection's token failed.")
+	case errors.Is(err, tokens.ErrUnavailable):
+		return response.Wrap(err, http.StatusServiceUnavailable, response.CodeStoreUnavailable, "The credential store is unavailable; nothing was sent.")
+	case errors.Is(err, errNoCredential):
+		return response.Wrap(err, http.StatusForbidden, response.CodeReauthRequired, "The connection holds no usable credential: the user must connect the integration again.")
+	case errors.As(err, new(*missingFieldError)):
+		return response.Wrap(err, http.StatusConflict, response.CodeReauthRequired, "The connection lacks a value the integration needs ("+errText(err)+"); the user must connect again.")
+	// The transport.
+	case errors.Is(err, context.DeadlineExceeded):
+		return response.Wrap(err, http.StatusGatewayTimeout, response.CodeUpstreamTimeout, "The integration did not answer in time.")
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return response.Wrap(err, http.StatusGatewayTimeout, response.CodeUpstreamTimeout, "The integration did not answer in time.")
+	case errors.Is(err, errUpstream):
+		return response.Wrap(err, http.StatusBadGateway, response.CodeUpstreamUnreachable, "Could not reach the integration.")
+	}
+	return err
+}
+
+// errUpstream marks errors of the upstream round trip.
+var errUpstream = errors.New("middleware: upstream request failed")
+
+// errText is the error's own text, for errors that are known to hold no
+// secret (hosts and template errors name only hosts, schemes and field names).
+func errText(err error) string { return err.Error() }
+
+// fail writes err through classify and the response mapper.
+func fail(w http.ResponseWriter, err error) {
+	response.WriteError(w, classify(err))
+}

@@ -1,0 +1,295 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/onbehalf/onbehalf/hosts"
+	"github.com/onbehalf/onbehalf/response"
+	"github.com/onbehalf/onbehalf/tokens"
+)
+
+// ForwarderConfig configures the Forwarder. Zero values are safe defaults.
+type ForwarderConfig struct {
+	// Transport holds the upstream connection settings (timeouts, pool sizes,
+	// TLS roots). Each integration's AllowAddresses are added to its dial
+	// guard; integrations with the same ranges share one transport.
+	Transport hosts.TransportConfig
+	// RoundTripper, when set, replaces the built transports for every
+	// integration (custom stacks, instrumentation). It must then do its own
+	// dial-time address checks; hosts.NewTransport builds one that does.
+	RoundTripper http.RoundTripper
+	// Refresher refreshes an OAuth2 credential once when the provider answers
+	// 401 to a token that looked valid, and the request is replayed once.
+	// Nil means no refresh-on-401.
+	Refresher *tokens.Refresher
+	// Timeout is the overall deadline of one proxied request, body included.
+	// Zero means 2 minutes; negative means none.
+	Timeout time.Duration
+	// MaxRequestBytes caps request bodies (413 REQUEST_TOO_LARGE beyond).
+	// Zero means 128 MiB; negative means no cap.
+	MaxRequestBytes int64
+	// ReplayBytes is the largest request body kept in memory so the request
+	// can be replayed after a refresh-on-401; larger bodies stream and are not
+	// replayed. Zero means 64 KiB; negative means bodies are never kept.
+	ReplayBytes int64
+	// Response configures the response modes.
+	Response response.Config
+	// ErrorLog receives the reverse proxy's own diagnostics (never secrets).
+	// Nil means the log package's standard logger.
+	ErrorLog *log.Logger
+}
+
+// Forwarder is stage 5 and 6: the upstream round trip through
+// httputil.ReverseProxy with Rewrite, the credential applied on the outbound
+// copy only, refresh-once-and-replay on 401, and the response mode applied on
+// the way back. It is the terminal handler of the chain.
+type Forwarder struct {
+	cfg        ForwarderConfig
+	proxy      *httputil.ReverseProxy
+	responder  *response.Responder
+	transports sync.Map // string (allowed ranges) → http.RoundTripper
+	base       hosts.TransportConfig
+}
+
+var _ http.Handler = (*Forwarder)(nil)
+
+// NewForwarder validates cfg and builds the proxy.
+func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = 128 << 20
+	}
+	if cfg.ReplayBytes == 0 {
+		cfg.ReplayBytes = 64 << 10
+	}
+	rs, err := response.NewResponder(cfg.Response)
+	if err != nil {
+		return nil, err
+	}
+	f := &Forwarder{cfg: cfg, responder: rs, base: cfg.Transport}
+	if cfg.RoundTripper == nil {
+		// Build the default transport now, so that bad settings fail here.
+		if _, err := f.transportFor(nil); err != nil {
+			return nil, err
+		}
+	}
+	f.proxy = &httputil.ReverseProxy{
+		Rewrite:        f.rewrite,
+		Transport:      &credentialTransport{f: f},
+		ModifyResponse: rs.Modify,
+		ErrorHandler:   f.errorHandler,
+		BufferPool:     copyBuffers,
+		ErrorLog:       cfg.ErrorLog,
+	}
+	return f, nil
+}
+
+// ServeHTTP forwards the request. It needs a Target, an Integration and a
+// Connection in the context (see Guard and Injector).
+func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	_, ok1 := TargetFromContext(ctx)
+	_, ok2 := IntegrationFromContext(ctx)
+	_, ok3 := ConnectionFromContext(ctx)
+	if !ok1 || !ok2 || !ok3 {
+		fail(w, errors.New("middleware: forwarder mounted without guard, resolver and injector"))
+		return
+	}
+	if f.cfg.MaxRequestBytes > 0 {
+		if r.ContentLength > f.cfg.MaxRequestBytes {
+			fail(w, response.New(http.StatusRequestEntityTooLarge, response.CodeRequestTooLarge, "The request body is larger than the configured limit."))
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, f.cfg.MaxRequestBytes)
+		}
+	}
+	if f.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.cfg.Timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	f.proxy.ServeHTTP(w, r)
+}
+
+// strippedPrefixes are request header families never forwarded.
+var strippedPrefixes = []string{"X-Paragon-", "X-Forwarded-", "X-Onbehalf-"}
+
+// strippedHeaders are request headers never forwarded: the caller's own
+// credentials and facts about the host app that the provider has no business
+// seeing. (Hop-by-hop headers are removed by ReverseProxy before Rewrite, so
+// nothing a client lists in Connection can remove what is added later.)
+var strippedHeaders = []string{"Authorization", "Cookie", "Proxy-Authorization", "Forwarded", "X-Real-Ip", "Origin", "Referer"}
+
+func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
+	ctx := pr.In.Context()
+	target, _ := TargetFromContext(ctx)
+	in, _ := IntegrationFromContext(ctx)
+	out := pr.Out
+	u := *target
+	out.URL = &u
+	out.Host = ""
+	h := out.Header
+	for _, k := range strippedHeaders {
+		delete(h, k)
+	}
+	for k := range h {
+		for _, p := range strippedPrefixes {
+			if strings.HasPrefix(k, p) {
+				delete(h, k)
+			}
+		}
+	}
+	if m, _ := response.ModeFromContext(ctx); m == response.ModeJSON {
+		// The JSON mode reads the body: ask for it unencoded.
+		delete(h, "Accept-Encoding")
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // no Go default
+	}
+	f.prepareBody(out, in)
+}
+
+// prepareBody resolves "Content-Type: auto" and keeps small bodies so the
+// request can be replayed after a refresh-on-401.
+func (f *Forwarder) prepareBody(out *http.Request, in *Integration) {
+	auto := resolveAutoType(out.Header)
+	hasBody := out.Body != nil && out.Body != http.NoBody
+	if !hasBody {
+		if auto {
+			out.Header.Del("Content-Type")
+		}
+		return
+	}
+	keep := in.Grant() != nil && f.cfg.ReplayBytes > 0 && out.ContentLength > 0 && out.ContentLength <= f.cfg.ReplayBytes
+	if !auto && !keep {
+		return
+	}
+	limit := f.cfg.ReplayBytes
+	if auto && limit < sniffBytes {
+		limit = sniffBytes
+	}
+	buf, complete, err := readUpTo(out.Body, limit)
+	if err != nil {
+		out.Body = io.NopCloser(errReader{err})
+		out.GetBody = nil
+		return
+	}
+	if auto {
+		ct := in.cfg.DefaultContentType
+		if complete && jsonValid(buf) {
+			ct = "application/json"
+		} else if ct == "" {
+			ct = "application/octet-stream"
+		}
+		out.Header.Set("Content-Type", ct)
+	}
+	if complete {
+		setBufferedBody(out, buf)
+		return
+	}
+	out.Body = multiReadCloser(buf, out.Body)
+	out.GetBody = nil
+}
+
+// resolveAutoType removes the SDK's "auto" Content-Type (also when a browser
+// joined it with another value) and reports whether the type must be sniffed.
+func resolveAutoType(h http.Header) bool {
+	vals := h.Values("Content-Type")
+	if len(vals) == 0 {
+		return false
+	}
+	var kept []string
+	sawAuto := false
+	for _, v := range vals {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if strings.EqualFold(part, "auto") {
+				sawAuto = true
+				continue
+			}
+			if part != "" {
+				kept = append(kept, part)
+			}
+		}
+	}
+	if !sawAuto {
+		return false
+	}
+	h.Del("Content-Type")
+	if len(kept) > 0 {
+		h.Set("Content-Type", kept[0])
+		return false
+	}
+	return true
+}
+
+func (f *Forwarder) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; nobody reads an answer.
+		w.WriteHeader(499)
+		return
+	}
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		err = response.Wrap(err, http.StatusRequestEntityTooLarge, response.CodeRequestTooLarge, "The request body is larger than the configured limit.")
+	}
+	fail(w, err)
+}
+
+// transportFor returns the upstream transport for an integration: one per
+// distinct set of allowed internal ranges.
+func (f *Forwarder) transportFor(in *Integration) (http.RoundTripper, error) {
+	if f.cfg.RoundTripper != nil {
+		return f.cfg.RoundTripper, nil
+	}
+	var ranges []string
+	if in != nil {
+		for _, p := range in.AllowAddresses() {
+			ranges = append(ranges, p.String())
+		}
+		slices.Sort(ranges)
+	}
+	key := strings.Join(ranges, ",")
+	if rt, ok := f.transports.Load(key); ok {
+		return rt.(http.RoundTripper), nil
+	}
+	cfg := f.base
+	gcfg := hosts.GuardConfig{}
+	if in != nil {
+		gcfg.Allow = in.AllowAddresses()
+	}
+	g, err := hosts.NewGuard(gcfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Guard = g
+	t, err := hosts.NewTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rt, _ := f.transports.LoadOrStore(key, http.RoundTripper(t))
+	return rt.(http.RoundTripper), nil
+}
+
+// CloseIdleConnections closes idle upstream connections of every transport.
+func (f *Forwarder) CloseIdleConnections() {
+	f.transports.Range(func(_, v any) bool {
+		if c, ok := v.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
+		return true
+	})
+}

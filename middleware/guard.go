@@ -1,0 +1,63 @@
+package middleware
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/onbehalf/onbehalf/hosts"
+)
+
+// ProxyURLHeader gives the target in a header instead of the path.
+const ProxyURLHeader = "X-Paragon-Proxy-Url"
+
+// Guard is stage 4: it resolves and checks the target URL (relative API path
+// under the integration's base URL, a fully-qualified URL in the path, or the
+// X-Paragon-Proxy-Url header) and stores it in the request context. Nothing
+// reaches the network here: names are checked as names; the dial-time guard
+// in the transport checks the addresses they resolve to.
+type Guard struct{}
+
+// NewGuard returns the stage.
+func NewGuard() *Guard { return &Guard{} }
+
+// Handler is the stage as a middleware. It needs a Route, an Integration and a
+// Connection in the context.
+func (g *Guard) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		rt, ok1 := RouteFromContext(ctx)
+		in, ok2 := IntegrationFromContext(ctx)
+		c, ok3 := ConnectionFromContext(ctx)
+		if !ok1 || !ok2 || !ok3 {
+			fail(w, errors.New("middleware: guard mounted without router, resolver and injector"))
+			return
+		}
+		base, err := in.BaseURL(c)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		ref := rt.APIPath
+		if h := strings.TrimSpace(r.Header.Get(ProxyURLHeader)); h != "" {
+			if strings.Trim(ref, "/") != "" {
+				fail(w, errors.Join(hosts.ErrBadURL, errors.New("give the target in the path or in "+ProxyURLHeader+", not both")))
+				return
+			}
+			ref = h
+		}
+		target, err := hosts.Resolve(base, ref, in.Policy())
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		if q := r.URL.RawQuery; q != "" {
+			if target.RawQuery != "" {
+				target.RawQuery += "&" + q
+			} else {
+				target.RawQuery = q
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(WithTarget(ctx, target)))
+	})
+}

@@ -1,0 +1,156 @@
+package middleware
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/onbehalf/onbehalf/response"
+	"github.com/onbehalf/onbehalf/tokens"
+)
+
+// Config assembles the whole chain. Only Projects (with keys) and Store are
+// required.
+type Config struct {
+	// Prefix is the path the handler is mounted under when the host app does
+	// not strip it (for example "/api/onbehalf"); "" when mounted at the root
+	// or behind http.StripPrefix.
+	Prefix string
+	// Projects, their user-token keys and (unless Registry is set) their
+	// integrations.
+	Projects []ProjectConfig
+	// Registry finds integrations; nil means a StaticRegistry built from
+	// Projects[].Integrations.
+	Registry IntegrationRegistry
+	// Store holds connections. Required.
+	Store tokens.Store
+	// Refresher refreshes OAuth2 credentials; nil means one over Store with
+	// default settings (one process; give it a shared Locker for replicas).
+	Refresher *tokens.Refresher
+	// Auth tunes token verification; its Projects field is filled from
+	// Projects when empty.
+	Auth AuthConfig
+	// Forwarder tunes the upstream round trip; its Refresher field is filled
+	// from Refresher when nil.
+	Forwarder ForwarderConfig
+}
+
+// Handler serves every route of the wire contract. Build it with New; it is
+// safe for concurrent use.
+type Handler struct {
+	router *mux.Router
+	auth   *Auth
+	fwd    *Forwarder
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New validates cfg and assembles the chain:
+//
+//	router → Auth → Resolver → Injector → Guard → response.SetMode → Forwarder
+//
+// and, for the SDK bootstrap routes, router → Auth → Bootstrap.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("middleware: Config.Store is required")
+	}
+	if cfg.Prefix != "" && (!strings.HasPrefix(cfg.Prefix, "/") || strings.HasSuffix(cfg.Prefix, "/")) {
+		return nil, errors.New(`middleware: Config.Prefix must start with "/" and not end with "/"`)
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		m := map[string][]IntegrationConfig{}
+		for _, p := range cfg.Projects {
+			m[p.ID] = p.Integrations
+		}
+		sr, err := NewStaticRegistry(m)
+		if err != nil {
+			return nil, err
+		}
+		reg = sr
+	}
+	if len(cfg.Auth.Projects) == 0 {
+		cfg.Auth.Projects = cfg.Projects
+	}
+	auth, err := NewAuth(cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	resolver, err := NewResolver(reg)
+	if err != nil {
+		return nil, err
+	}
+	injector, err := NewInjector(InjectorConfig{Store: cfg.Store, Refresher: cfg.Refresher})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Forwarder.Refresher == nil {
+		cfg.Forwarder.Refresher = injector.Refresher()
+	}
+	fwd, err := NewForwarder(cfg.Forwarder)
+	if err != nil {
+		return nil, err
+	}
+	boot, err := NewBootstrap(reg, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+
+	proxy := Chain(auth.Handler, resolver.Handler, injector.Handler, NewGuard().Handler, response.SetMode)(fwd)
+	root := mux.NewRouter().SkipClean(true).UseEncodedPath()
+	r := root
+	if cfg.Prefix != "" {
+		r = root.PathPrefix(cfg.Prefix).Subrouter()
+	}
+	sdk := "/projects/{project}/sdk"
+	r.Handle(sdk+"/me", routed(RouteMe, auth.Handler(http.HandlerFunc(boot.Me)))).Methods(http.MethodGet, http.MethodPatch)
+	r.Handle(sdk+"/integrations", routed(RouteIntegrations, auth.Handler(http.HandlerFunc(boot.Integrations)))).Methods(http.MethodGet)
+	r.Handle(sdk+"/proxy/custom/{id}", routed(RouteProxy, proxy))
+	r.Handle(sdk+"/proxy/custom/{id}/{path:.*}", routed(RouteProxy, proxy))
+	r.Handle(sdk+"/proxy/{integration}", routed(RouteProxy, proxy))
+	r.Handle(sdk+"/proxy/{integration}/{path:.*}", routed(RouteProxy, proxy))
+	root.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		response.WriteError(w, response.New(http.StatusNotFound, response.CodeNotFound, "No such route."))
+	})
+	root.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		response.WriteError(w, response.New(http.StatusMethodNotAllowed, response.CodeMethodNotAllowed, "Method not allowed on this route."))
+	})
+	if r != root {
+		r.NotFoundHandler = root.NotFoundHandler
+		r.MethodNotAllowedHandler = root.MethodNotAllowedHandler
+	}
+	return &Handler{router: root, auth: auth, fwd: fwd}, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+
+// Close releases background work (JWKS refreshes) and idle upstream connections.
+func (h *Handler) Close() {
+	h.auth.Close()
+	h.fwd.CloseIdleConnections()
+}
+
+// routed stores the Route parsed from the path in the context. Path variables
+// arrive percent-encoded (the router matches the raw path); the project and
+// integration are decoded, the API path is kept as sent.
+func routed(kind RouteKind, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := mux.Vars(r)
+		rt := Route{Kind: kind, APIPath: v["path"]}
+		var err error
+		if rt.Project, err = url.PathUnescape(v["project"]); err == nil {
+			if rt.Integration, err = url.PathUnescape(v["integration"]); err == nil {
+				rt.CustomID, err = url.PathUnescape(v["id"])
+			}
+		}
+		if err != nil || strings.ContainsAny(rt.Project+rt.Integration+rt.CustomID, "/\\\x00") {
+			response.WriteError(w, response.New(http.StatusBadRequest, response.CodeBadRequest, "Malformed route."))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithRoute(r.Context(), rt)))
+	})
+}

@@ -1,0 +1,49 @@
+package middleware
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/onbehalf/onbehalf/response"
+)
+
+// Resolver is stage 2: it finds the integration the route names in the
+// IntegrationRegistry and stores it in the request context. It also enforces
+// the principal's proxy permission.
+type Resolver struct {
+	reg IntegrationRegistry
+}
+
+// NewResolver returns the stage over reg.
+func NewResolver(reg IntegrationRegistry) (*Resolver, error) {
+	if reg == nil {
+		return nil, errors.New("middleware: resolver: nil registry")
+	}
+	return &Resolver{reg: reg}, nil
+}
+
+// Handler is the stage as a middleware. It needs a Route and a Principal in
+// the context.
+func (rs *Resolver) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, ok1 := RouteFromContext(r.Context())
+		p, ok2 := PrincipalFromContext(r.Context())
+		if !ok1 || !ok2 {
+			fail(w, errors.New("middleware: resolver mounted without router and auth"))
+			return
+		}
+		if !p.Allows(PermissionProxy) {
+			fail(w, response.New(http.StatusForbidden, response.CodePermissionDenied, "This user token may not make proxy requests."))
+			return
+		}
+		in, err := rs.reg.Lookup(r.Context(), p.Project, IntegrationRef{Name: rt.Integration, CustomID: rt.CustomID})
+		if err != nil {
+			if errors.Is(err, ErrIntegrationNotFound) {
+				err = response.Wrap(err, http.StatusNotFound, response.CodeIntegrationNotFound, "Unknown integration for this project.")
+			}
+			fail(w, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithIntegration(r.Context(), in)))
+	})
+}
