@@ -119,3 +119,23 @@ func (s *Signer) MustToken(project, user string, opts ...TokenOptions) string {
 	}
 	return t
 }
+
+// NewSignerFromPEM parses a PEM RSA private key (PKCS#1 or PKCS#8).
+func NewSignerFromPEM(pemData, kid string) (*Signer, error) {
+	block, _ := pem.Decode([]byte(pemData))
+	if block == nil {
+		return nil, fmt.Errorf("onbehalftest: no PEM block")
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return NewSignerFromKey(k, kid)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("onbehalftest: not an RSA private key")
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("onbehalftest: not an RSA private key")
+	}
+	return NewSignerFromKey(rk, kid)
+}

@@ -117,13 +117,13 @@ func (rs *Responder) envelope(resp *http.Response) error {
 	if err != nil {
 		return err
 	}
-	src := body.Bytes()
+	src := bytes.TrimSpace(body.Bytes())
 	ctype := mediaType(resp.Header.Get("Content-Type"))
 	out := bufPool.Get().(*bytes.Buffer)
 	status := resp.StatusCode
 	if status >= 200 && status < 300 {
 		switch {
-		case len(bytes.TrimSpace(src)) == 0:
+		case len(src) == 0:
 			// Empty stays empty: the SDK returns undefined.
 		case isJSONType(ctype) && json.Valid(src):
 			out.WriteString(`{"output":`)
