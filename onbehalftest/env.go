@@ -114,7 +114,9 @@ func NewEnv(t testing.TB, opts ...EnvOptions) *Env {
 }
 
 // Token mints a user token for the env's user.
-func (e *Env) Token(opts ...TokenOptions) string { return e.Signer.MustToken(e.Project, e.User, opts...) }
+func (e *Env) Token(opts ...TokenOptions) string {
+	return e.Signer.MustToken(e.Project, e.User, opts...)
+}
 
 // ProxyURL returns the proxy URL of path for integration, on the env's server.
 func (e *Env) ProxyURL(integration, path string) string {

@@ -29,6 +29,7 @@ const cases = {
       { name: 'credential', integration: 'slack', path: '/x', options: { selectedCredentialId: 'cred-123' } },
       { name: 'credential-header', integration: 'slack', path: '/x', options: { headers: { 'X-Paragon-Credential': 'cred-9', 'X-Paragon-Use-Raw-Response': 'true', Authorization: 'Bearer nope' } } },
       { name: 'get-with-body', integration: 'slack', path: '/x', options: { method: 'GET', body: { a: 1 } } },
+      { name: 'lower-authz', integration: 'slack', path: '/x', options: { headers: { authorization: 'Bearer nope', accept: 'text/csv' } } },
       { name: 'patch-lower', integration: 'slack', path: '/x', options: { method: 'patch', body: { a: 1 } } },
     ],
   },

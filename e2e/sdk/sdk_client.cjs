@@ -138,12 +138,15 @@ async function main() {
   paragon.setHeadless(true);
 
   const result = { authenticated: false, authError: null, results: [] };
+  let authOK = false;
   try {
     await withTimeout(paragon.authenticate(project, token), 'authenticate');
+    authOK = true;
   } catch (e) {
     result.authError = describeError(e);
   }
-  result.authenticated = Boolean(paragon.getUser().authenticated);
+  // true only if authenticate() resolved AND the SDK considers the user signed in.
+  result.authenticated = authOK && Boolean(paragon.getUser().authenticated);
   // What the SDK made of /sdk/me and /sdk/integrations (getUser() omits the token).
   result.user = jsonSafe(paragon.getUser());
   try {
