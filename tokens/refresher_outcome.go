@@ -1,0 +1,174 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// This file holds how a refresh ends: saving the new token, marking a
+// connection for re-authorization, cooling down after a transient failure.
+
+// commit saves base with tok applied, compare-and-swap. On a conflict it
+// re-reads and applies tok again: with rotating refresh tokens, tok holds the
+// only live refresh token, so it is never dropped while the stored grant is
+// the one tok came from. If the save fails for good, tok is kept in memory
+// for the connection's next refresh.
+func (r *Refresher) commit(ctx context.Context, ev RefreshEvent, start time.Time, base *Connection, tok *oauth2.Token, rejected string) (flightResult, error) {
+	next := base.Clone()
+	next.Credential = next.Credential.WithOAuth2Token(tok)
+	var err error
+	for try := 1; ; try++ {
+		if err = r.store.Save(ctx, next); err == nil {
+			r.clearCooldown(ev.Key)
+			ev.Duration = r.now().Sub(start)
+			if r.onRefresh != nil {
+				r.onRefresh(ev)
+			}
+			return flightResult{conn: next, rejected: rejected}, nil
+		}
+		if !errors.Is(err, ErrConflict) || try == saveTries {
+			break
+		}
+		var fresh *Connection
+		if fresh, err = r.store.Get(ctx, ev.Key); err != nil {
+			break
+		}
+		if fresh.Credential.RefreshToken != base.Credential.RefreshToken {
+			// Re-authorized meanwhile (a new grant): its credential wins.
+			if !fresh.Active() {
+				return flightResult{}, fmt.Errorf("%w: %s", ErrReauthRequired, ev.Key)
+			}
+			return flightResult{conn: fresh, rejected: rejected}, nil
+		}
+		next = fresh.Clone()
+		next.Credential = next.Credential.WithOAuth2Token(tok)
+	}
+	r.putPending(ev.Key, pendingToken{from: base.Credential.RefreshToken, tok: tok})
+	fail := r.storeError(ctx, ev.Key, "saving the refreshed token", err)
+	r.failed(ev, start, fail)
+	return flightResult{}, fail
+}
+
+// grantFailed handles a Grant's error: a gone grant marks the connection
+// StatusNeedsReauth; anything else starts the connection's cooldown.
+func (r *Refresher) grantFailed(ctx context.Context, ev RefreshEvent, start time.Time, base *Connection, err error) error {
+	if isReauth(err) {
+		if changed := r.markReauth(ctx, base); changed {
+			// The grant was replaced while we refreshed: not a reason to
+			// ask the user again, and not worth a cooldown either.
+			fail := newRefreshError(ErrRefreshFailed, ev.Key, "connection changed during the refresh", nil)
+			r.failed(ev, start, fail)
+			return fail
+		}
+		ev.NeedsReauth = true
+		fail := newRefreshError(ErrReauthRequired, ev.Key, describe(err), err)
+		r.failed(ev, start, fail)
+		return fail
+	}
+	r.setCooldown(ev.Key)
+	var fail error
+	if isTimeout(ctx, err) {
+		fail = timeoutError(ev.Key, describe(err), err)
+	} else {
+		fail = newRefreshError(ErrRefreshFailed, ev.Key, describe(err), err)
+	}
+	r.failed(ev, start, fail)
+	return fail
+}
+
+// markReauth saves base as StatusNeedsReauth, compare-and-swap, re-reading on
+// conflicts. It reports changed when the stored grant is no longer base's
+// (someone connected again meanwhile), which it leaves alone. A store
+// failure leaves the connection unmarked: the next refresh finds out again.
+func (r *Refresher) markReauth(ctx context.Context, base *Connection) (changed bool) {
+	c := base.Clone()
+	for try := 1; try <= saveTries; try++ {
+		c.Status = StatusNeedsReauth
+		err := r.store.Save(ctx, c)
+		if err == nil || !errors.Is(err, ErrConflict) {
+			return false
+		}
+		if c, err = r.store.Get(ctx, base.Key()); err != nil {
+			return false
+		}
+		if c.Credential.RefreshToken != base.Credential.RefreshToken {
+			return true
+		}
+	}
+	return false
+}
+
+// failed calls OnRefreshFailed.
+func (r *Refresher) failed(ev RefreshEvent, start time.Time, err error) {
+	if r.onFailed != nil {
+		ev.Duration = r.now().Sub(start)
+		r.onFailed(ev, err)
+	}
+}
+
+// storeError wraps a store's error met during a refresh, or reports the
+// refresh timeout when that is what ended it.
+func (r *Refresher) storeError(ctx context.Context, key Key, what string, err error) error {
+	if isTimeout(ctx, err) {
+		return timeoutError(key, what, err)
+	}
+	return fmt.Errorf("tokens: refresh of %s: %s: %w", key, what, err)
+}
+
+// cooling returns a *CooldownError while key cools down.
+func (r *Refresher) cooling(key Key) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	until, ok := r.cooldowns[key]
+	if !ok {
+		return nil
+	}
+	left := until.Sub(r.now())
+	if left <= 0 {
+		delete(r.cooldowns, key)
+		return nil
+	}
+	return &CooldownError{RetryAfter: left, Key: key}
+}
+
+// setCooldown starts key's cooldown, and sweeps expired ones at most once a
+// Cooldown period, so the map holds only connections that failed recently.
+func (r *Refresher) setCooldown(key Key) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if now.Sub(r.swept) >= r.cooldown {
+		for k, until := range r.cooldowns {
+			if !until.After(now) {
+				delete(r.cooldowns, k)
+			}
+		}
+		r.swept = now
+	}
+	r.cooldowns[key] = now.Add(r.cooldown)
+}
+
+// clearCooldown ends key's cooldown after a success.
+func (r *Refresher) clearCooldown(key Key) {
+	r.mu.Lock()
+	delete(r.cooldowns, key)
+	r.mu.Unlock()
+}
+
+func (r *Refresher) putPending(key Key, p pendingToken) {
+	r.mu.Lock()
+	r.pending[key] = p
+	r.mu.Unlock()
+}
+
+func (r *Refresher) takePending(key Key) (pendingToken, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.pending[key]
+	delete(r.pending, key)
+	return p, ok
+}
