@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/onbehalf/onbehalf/middleware"
@@ -82,7 +84,10 @@ func loadConfig(path string) (*fileConfig, error) {
 			line, col := position(data, se.Offset)
 			return nil, problems{{fmt.Sprintf("line %d, column %d", line, col), se.Error()}}
 		case errors.As(err, &te):
-			return nil, problems{{"$." + te.Field, fmt.Sprintf("expected %s, got JSON %s", te.Type, te.Value)}}
+			return nil, problems{{jsonPath(te.Field), fmt.Sprintf("expected %s, got JSON %s", te.Type, te.Value)}}
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			line, _ := position(data, int64(len(data)))
+			return nil, problems{{fmt.Sprintf("line %d (end of file)", line), "unexpected end of JSON: a bracket or brace is not closed"}}
 		}
 		return nil, problems{{"$", err.Error()}}
 	}
@@ -90,6 +95,21 @@ func loadConfig(path string) (*fileConfig, error) {
 		return nil, ps
 	}
 	return &cfg, nil
+}
+
+// jsonPath turns encoding/json's dotted field path ("projects.0.id") into
+// "$.projects[0].id".
+func jsonPath(field string) string {
+	var b strings.Builder
+	b.WriteString("$")
+	for _, part := range strings.Split(field, ".") {
+		if _, err := strconv.Atoi(part); err == nil {
+			b.WriteString("[" + part + "]")
+		} else {
+			b.WriteString("." + part)
+		}
+	}
+	return b.String()
 }
 
 func position(data []byte, off int64) (line, col int) {
