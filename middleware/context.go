@@ -32,6 +32,9 @@ const (
 	RouteMe
 	// RouteIntegrations is GET /projects/{p}/sdk/integrations.
 	RouteIntegrations
+	// RouteConnect is /projects/{p}/sdk/connect/... and /projects/{p}/sdk/portal,
+	// served by Config.Connect.
+	RouteConnect
 )
 
 // Route is what the router parsed from the path, before anything was checked.

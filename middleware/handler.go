@@ -36,6 +36,12 @@ type Config struct {
 	// Forwarder tunes the upstream round trip; its Refresher field is filled
 	// from Refresher when nil.
 	Forwarder ForwarderConfig
+	// Connect, when set, serves the account-connection routes
+	// /projects/{projectID}/sdk/connect/... and the Connect Portal page
+	// /projects/{projectID}/sdk/portal (see package connect). It receives the
+	// Route in its request context and does its own authentication, because
+	// the OAuth callback arrives without a user token.
+	Connect http.Handler
 }
 
 // Handler serves every route of the wire contract. Build it with New; it is
@@ -108,6 +114,10 @@ func New(cfg Config) (*Handler, error) {
 	sdk := "/projects/{project}/sdk"
 	r.Handle(sdk+"/me", routed(RouteMe, auth.Handler(http.HandlerFunc(boot.Me)))).Methods(http.MethodGet, http.MethodPatch)
 	r.Handle(sdk+"/integrations", routed(RouteIntegrations, auth.Handler(http.HandlerFunc(boot.Integrations)))).Methods(http.MethodGet)
+	if cfg.Connect != nil {
+		r.PathPrefix(sdk + "/connect").Handler(routed(RouteConnect, cfg.Connect))
+		r.Handle(sdk+"/portal", routed(RouteConnect, cfg.Connect))
+	}
 	r.Handle(sdk+"/proxy/custom/{id}", routed(RouteProxy, proxy))
 	r.Handle(sdk+"/proxy/custom/{id}/{path:.*}", routed(RouteProxy, proxy))
 	r.Handle(sdk+"/proxy/{integration}", routed(RouteProxy, proxy))
