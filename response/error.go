@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Code is a stable, machine-readable error code carried in the "code" field of
@@ -42,10 +43,17 @@ const (
 	CodeRefreshCooldown     Code = "REFRESH_COOLDOWN"           // 503: a recent refresh failed; waiting before the next try
 	CodeRefreshTimeout      Code = "REFRESH_TIMEOUT"            // 504: the token endpoint did not answer in time
 	CodeStoreUnavailable    Code = "STORE_UNAVAILABLE"          // 503: the token store cannot be reached
+	CodeRateLimited         Code = "RATE_LIMITED"               // 429: the connection used its provider rate limit (throttling)
 	CodeNotFound            Code = "NOT_FOUND"                  // 404: no such route
 	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"         // 405: route exists, method does not
 	CodeInternal            Code = "INTERNAL"                   // 500: a bug or an unexpected failure
 	CodeIntegrationError    Code = "INTEGRATION_ERROR"          // upstream status: the provider answered non-2xx
+
+	// Connecting accounts (package connect).
+	CodeConnectUnsupported   Code = "CONNECT_UNSUPPORTED"            // 400: the integration's auth scheme does not connect this way
+	CodeReturnURLNotAllowed  Code = "CONNECT_RETURN_URL_NOT_ALLOWED" // 400: returnUrl outside the project's allowed return URLs
+	CodeCredentialsRejected  Code = "CONNECT_CREDENTIALS_REJECTED"   // 400: the entered API key or password failed validation
+	CodeConnectStateCapacity Code = "CONNECT_BUSY"                   // 503: the state store is full or failing; try again later
 )
 
 // ErrorSourceHeader names who produced an error response: "proxy" or
@@ -60,7 +68,9 @@ type Error struct {
 	Code    Code           // stable code; "" means CodeInternal
 	Message string         // shown to the caller; must hold no secret
 	Meta    map[string]any // optional; rendered as "meta"
-	Err     error          // optional cause; never rendered
+	// RetryAfter, when positive, is sent as a Retry-After header in whole seconds.
+	RetryAfter time.Duration
+	Err        error // optional cause; never rendered
 }
 
 // New returns an *Error with the given status, code and message.
@@ -149,6 +159,9 @@ func WriteError(w http.ResponseWriter, err error) {
 	source := "proxy"
 	if b.IsIntegrationError() {
 		source = "integration"
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	writeJSON(w, b.Status, b, source)
 }
