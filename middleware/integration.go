@@ -92,6 +92,11 @@ type IntegrationConfig struct {
 	// DefaultContentType is the Content-Type for a body sent with
 	// "Content-Type: auto" that is not JSON; "" means application/octet-stream.
 	DefaultContentType string `json:"defaultContentType,omitempty"`
+	// Retry is the integration's retry policy; the zero value retries nothing.
+	Retry RetryConfig `json:"retry,omitzero"`
+	// Throttle turns on per-connection throttling fed by the provider's
+	// rate-limit headers; the zero value throttles nothing.
+	Throttle ThrottleConfig `json:"throttle,omitzero"`
 }
 
 // Integration is a compiled IntegrationConfig. It is immutable and safe for
@@ -167,6 +172,12 @@ func (in *Integration) compile() error {
 			return fmt.Errorf("allowAddresses: %w", err)
 		}
 		in.addrs = append(in.addrs, p.Masked())
+	}
+	if err := in.cfg.Retry.validate(); err != nil {
+		return err
+	}
+	if err := in.cfg.Throttle.validate(); err != nil {
+		return err
 	}
 	return in.compileAuth()
 }
