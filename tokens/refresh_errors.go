@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -73,9 +72,16 @@ func timeoutError(k Key, detail string, cause error) error {
 	return newRefreshError(ErrRefreshTimeout, k, detail, cause, ErrRefreshFailed)
 }
 
-// errorCode matches what may be quoted of an OAuth2 error code: RFC 6749
-// codes are short ASCII words; anything else is not repeated.
-var errorCode = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,64}$`)
+// knownErrorCodes are the token-endpoint error codes that may be quoted in
+// errors and logs: those of RFC 6749 section 5.2 and its common extensions.
+// Anything else is not repeated, because an endpoint may reflect what it was
+// sent (a refresh token) in its "error" field.
+var knownErrorCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true,
+	"unauthorized_client": true, "unsupported_grant_type": true, "invalid_scope": true,
+	"access_denied": true, "server_error": true, "temporarily_unavailable": true,
+	"invalid_token": true, "expired_token": true, "slow_down": true, "authorization_pending": true,
+}
 
 // retrieveCode returns err's RFC 6749 error code if err is an
 // *oauth2.RetrieveError.
@@ -115,7 +121,7 @@ func describe(err error) string {
 		if re.Response != nil {
 			s += fmt.Sprintf(" %d", re.Response.StatusCode)
 		}
-		if errorCode.MatchString(re.ErrorCode) {
+		if knownErrorCodes[re.ErrorCode] {
 			s += fmt.Sprintf(" %q", re.ErrorCode)
 		}
 		return s
