@@ -25,6 +25,7 @@ require (
 	golang.org/x/oauth2 v0.38.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.46.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )
 
 replace github.com/onbehalf/onbehalf => ../

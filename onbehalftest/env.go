@@ -46,7 +46,8 @@ type EnvOptions struct {
 
 // TaskLabIntegration returns the integration config of TaskLab served at
 // base ("http://localhost:PORT/api"), reachable as custom.tasklab, with its
-// token endpoint, and permission to reach loopback addresses.
+// authorization and token endpoints and scopes, and permission to reach
+// loopback addresses.
 func TaskLabIntegration(base, clientID, clientSecret string) middleware.IntegrationConfig {
 	u, _ := url.Parse(base)
 	port, _ := strconv.Atoi(u.Port())
@@ -57,7 +58,9 @@ func TaskLabIntegration(base, clientID, clientSecret string) middleware.Integrat
 		AllowedPorts:   []int{port},
 		AllowAddresses: []string{"127.0.0.0/8", "::1/128"},
 		Auth: middleware.SchemeConfig{Type: middleware.AuthOAuth2,
-			TokenURL: u.Scheme + "://" + u.Host + "/oauth/token", ClientID: clientID, ClientSecret: clientSecret},
+			AuthURL:  u.Scheme + "://" + u.Host + "/oauth/authorize",
+			TokenURL: u.Scheme + "://" + u.Host + "/oauth/token", ClientID: clientID, ClientSecret: clientSecret,
+			Scopes: []string{"tasks.read", "tasks.write"}},
 	}
 }
 

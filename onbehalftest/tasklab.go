@@ -16,14 +16,23 @@ import (
 )
 
 // TaskLab is a small fake provider: a JSON task API under /api, one binary
-// file, an echo endpoint that reports what arrived, and an OAuth2 token
-// endpoint at /oauth/token that rotates refresh tokens. The demo uses it as its
-// built-in provider and tests use it as an upstream.
+// file, an echo endpoint that reports what arrived, and an OAuth2
+// authorization server: a consent page at /oauth/authorize (authorization
+// code with PKCE S256 only), a token endpoint at /oauth/token (authorization
+// code and refresh-token grants; refresh tokens rotate) and an RFC 7009
+// revocation endpoint at /oauth/revoke. The demo uses it as its built-in
+// provider and tests use it as an upstream.
 type TaskLab struct {
 	ClientID     string
 	ClientSecret string
 	// TokenTTL is the lifetime of issued access tokens; zero means one hour.
 	TokenTTL time.Duration
+	// RedirectURIs are the redirect URIs the authorization endpoint accepts,
+	// compared exactly. Set them before serving.
+	RedirectURIs []string
+	// TokenExtra are further fields of authorization-code token answers
+	// (such as "instance_url"). Set them before serving.
+	TokenExtra map[string]any
 
 	mux *http.ServeMux
 
@@ -33,8 +42,12 @@ type TaskLab struct {
 	tasks   map[int]Task
 	nextID  int
 
-	refreshes atomic.Int64
-	apiCalls  atomic.Int64
+	codes map[string]authCode // one-time authorization codes
+
+	refreshes   atomic.Int64
+	apiCalls    atomic.Int64
+	exchanges   atomic.Int64 // authorization codes redeemed with a verified PKCE verifier
+	revocations atomic.Int64
 }
 
 // Task is one TaskLab task.
@@ -51,10 +64,13 @@ var ReportPDF = append([]byte("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"), []byte("1 0 obj 
 // credentials for its token endpoint.
 func NewTaskLab(clientID, clientSecret string) *TaskLab {
 	tl := &TaskLab{ClientID: clientID, ClientSecret: clientSecret,
-		access: map[string]time.Time{}, refresh: map[string]bool{},
+		access: map[string]time.Time{}, refresh: map[string]bool{}, codes: map[string]authCode{},
 		tasks: map[int]Task{1: {1, "Write the proxy", true}, 2: {2, "Ship the demo", false}}, nextID: 3}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /oauth/token", tl.token)
+	m.HandleFunc("GET /oauth/authorize", tl.authorize)
+	m.HandleFunc("POST /oauth/authorize", tl.decide)
+	m.HandleFunc("POST /oauth/revoke", tl.revoke)
 	m.HandleFunc("GET /api/tasks", tl.auth(tl.listTasks))
 	m.HandleFunc("POST /api/tasks", tl.auth(tl.createTask))
 	m.HandleFunc("GET /api/tasks/{id}", tl.auth(tl.getTask))
@@ -117,7 +133,12 @@ func (tl *TaskLab) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
 		return
 	}
-	if r.PostFormValue("grant_type") != "refresh_token" {
+	switch r.PostFormValue("grant_type") {
+	case "refresh_token":
+	case "authorization_code":
+		tl.redeem(w, r)
+		return
+	default:
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
 		return
 	}

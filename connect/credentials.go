@@ -1,0 +1,81 @@
+package connect
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/onbehalf/onbehalf/response"
+	"github.com/onbehalf/onbehalf/tokens"
+)
+
+type credentialsRequest struct {
+	APIKey       string `json:"apiKey"`
+	Username     string `json:"username"`
+	Password     string `json:"password"`
+	CredentialID string `json:"credentialId"` // "" : the default connection (created when absent)
+}
+
+// maxSecretLen bounds an entered key, user name or password.
+const maxSecretLen = 4096
+
+// credentials serves POST connect/{integration}/credentials: an API key or a
+// user name and password for api_key and basic integrations, checked by
+// Config.Validate and saved.
+func (h *Handler) credentials(w http.ResponseWriter, r *http.Request, rt route) {
+	p, err := h.principal(r, rt)
+	if err != nil {
+		response.WriteError(w, err)
+		return
+	}
+	in, err := h.integration(r.Context(), rt.project, rt.integration)
+	if err != nil {
+		response.WriteError(w, err)
+		return
+	}
+	var body credentialsRequest
+	if err := decodeBody(r, &body); err != nil {
+		response.WriteError(w, err)
+		return
+	}
+	var cred tokens.Credential
+	switch method(in) {
+	case "api_key":
+		cred.APIKey = strings.TrimSpace(body.APIKey)
+		if cred.APIKey == "" || len(cred.APIKey) > maxSecretLen || body.Username != "" || body.Password != "" {
+			response.WriteError(w, response.New(http.StatusBadRequest, response.CodeBadRequest, `Send {"apiKey": "..."}.`))
+			return
+		}
+	case "basic":
+		cred.Username, cred.Password = body.Username, body.Password
+		if cred.Username == "" || len(cred.Username) > maxSecretLen || len(cred.Password) > maxSecretLen || body.APIKey != "" {
+			response.WriteError(w, response.New(http.StatusBadRequest, response.CodeBadRequest, `Send {"username": "...", "password": "..."}.`))
+			return
+		}
+	default:
+		response.WriteError(w, response.New(http.StatusBadRequest, response.CodeConnectUnsupported,
+			"This integration does not take an API key or a password."))
+		return
+	}
+	k := tokens.Key{Project: rt.project, User: p.User, Integration: in.Key(), ID: body.CredentialID}
+	if h.validate != nil {
+		probe := &tokens.Connection{Project: k.Project, User: k.User, Integration: k.Integration, ID: k.ID,
+			Credential: cred, Status: tokens.StatusActive}
+		if err := h.validate(r.Context(), in, probe); err != nil {
+			var re *response.Error
+			if errors.As(err, &re) {
+				response.WriteError(w, re)
+				return
+			}
+			response.WriteError(w, response.Wrap(err, http.StatusBadRequest, response.CodeCredentialsRejected,
+				"The provider did not accept these credentials."))
+			return
+		}
+	}
+	c, err := h.upsert(r.Context(), k, cred, nil)
+	if err != nil {
+		response.WriteError(w, storeError(err))
+		return
+	}
+	response.WriteJSON(w, http.StatusCreated, map[string]any{"credentialId": c.ID, "integration": c.Integration, "status": "VALID"})
+}
