@@ -40,7 +40,11 @@ type SchemeConfig struct {
 	ClientSecret string   `json:"clientSecret,omitempty"`
 	Scopes       []string `json:"scopes,omitempty"`
 	// AuthStyle is how the client authenticates to the token endpoint:
-	// "header" (HTTP basic), "params" (form fields), or "" to detect.
+	// "header" (HTTP basic, which RFC 6749 section 2.3.1 requires servers to
+	// support) or "params" (form fields). "" means "header". There is no
+	// auto-detection on purpose: x/oauth2's detection retries a failed request
+	// in the other style, which presents the same refresh token twice — a
+	// reuse that servers with rotation punish by revoking the grant.
 	AuthStyle string `json:"authStyle,omitempty"`
 
 	// API key: where it goes. In is "header" (the default) or "query";
@@ -92,6 +96,10 @@ type IntegrationConfig struct {
 	// DefaultContentType is the Content-Type for a body sent with
 	// "Content-Type: auto" that is not JSON; "" means application/octet-stream.
 	DefaultContentType string `json:"defaultContentType,omitempty"`
+	// RateLimits describes the provider's documented rate limits and the
+	// headers that report them; nil means not described. It is information
+	// for operators and for tuning Retry and Throttle: it changes no request.
+	RateLimits *RateLimitInfo `json:"rateLimits,omitempty"`
 	// Retry is the integration's retry policy; the zero value retries nothing.
 	Retry RetryConfig `json:"retry,omitzero"`
 	// Throttle turns on per-connection throttling fed by the provider's
@@ -132,6 +140,13 @@ func NewIntegration(cfg IntegrationConfig) (*Integration, error) {
 }
 
 func (in *Integration) compile() error {
+	if in.cfg.BaseURL == "" && in.cfg.Type != "custom" {
+		// A built-in provider: the catalog's entry gives the defaults and
+		// every field the caller set overrides it (see CatalogEntry).
+		if def, ok := CatalogEntry(in.cfg.Type); ok {
+			in.cfg = withDefaults(in.cfg, def)
+		}
+	}
 	cfg := &in.cfg
 	switch {
 	case cfg.Type == "":
@@ -255,10 +270,9 @@ func (in *Integration) compileAuth() error {
 		if _, err := url.ParseRequestURI(a.TokenURL); err != nil {
 			return errors.New("auth.tokenUrl is not a URL")
 		}
-		style := oauth2.AuthStyleAutoDetect
+		style := oauth2.AuthStyleInHeader
 		switch a.AuthStyle {
-		case "":
-		case "header":
+		case "", "header":
 			style = oauth2.AuthStyleInHeader
 		case "params":
 			style = oauth2.AuthStyleInParams

@@ -1,0 +1,10 @@
+// Package oauth holds end-to-end tests of onbehalf's OAuth2 refresh against
+// a real authorization server: github.com/ory/fosite, with refresh-token
+// rotation and reuse detection, embedded in an httptest server.
+//
+// It is a module of its own so that fosite and its dependencies stay out of
+// the core module's go.mod. It has no API; run it with
+//
+//	cd e2e/oauth && go test -race ./...
+//	cd e2e/oauth && go test -run '^$' -bench ValidToken -benchmem
+package oauth

@@ -1,0 +1,211 @@
+package middleware
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// RateLimitInfo is what a provider documents about its rate limits. The
+// header fields name response headers the provider sends (the proxy passes
+// them through to the caller in both response modes); "" means the provider
+// documents no such header.
+type RateLimitInfo struct {
+	// Docs is the provider's page on rate limits.
+	Docs string `json:"docs,omitempty"`
+	// Notes summarizes the limits: their unit, scope and what an excess
+	// answers (status, error code).
+	Notes string `json:"notes,omitempty"`
+	// LimitHeader carries the size of the current budget.
+	LimitHeader string `json:"limitHeader,omitempty"`
+	// RemainingHeader carries what is left of the current budget.
+	RemainingHeader string `json:"remainingHeader,omitempty"`
+	// ResetHeader carries when the budget refills.
+	ResetHeader string `json:"resetHeader,omitempty"`
+	// RetryAfter reports that a rate-limited answer carries Retry-After.
+	RetryAfter bool `json:"retryAfter,omitempty"`
+}
+
+// catalogJSON holds the built-in integration definitions: one object per
+// provider, an IntegrationConfig plus "docs" (the provider's API
+// documentation), "aliases" (other type names that select the entry) and
+// "notes" (what a user must know: connection fields, auth quirks).
+//
+//go:embed catalog.json
+var catalogJSON []byte
+
+type catalogEntry struct {
+	IntegrationConfig
+	Docs    string   `json:"docs"`
+	Aliases []string `json:"aliases,omitempty"`
+	Notes   string   `json:"notes,omitempty"`
+}
+
+type catalogIndex struct {
+	entries []catalogEntry           // sorted by Type
+	byName  map[string]*catalogEntry // type names and aliases, and their lower-case forms
+}
+
+var loadCatalog = sync.OnceValues(func() (*catalogIndex, error) {
+	return parseCatalog(catalogJSON)
+})
+
+func parseCatalog(b []byte) (*catalogIndex, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var entries []catalogEntry
+	if err := dec.Decode(&entries); err != nil {
+		return nil, fmt.Errorf("middleware: catalog.json: %w", err)
+	}
+	slices.SortFunc(entries, func(a, b catalogEntry) int { return strings.Compare(a.Type, b.Type) })
+	idx := &catalogIndex{entries: entries, byName: map[string]*catalogEntry{}}
+	// Exact names first, so a lower-case form never shadows an exact name.
+	for i := range entries {
+		e := &entries[i]
+		for _, n := range append([]string{e.Type}, e.Aliases...) {
+			if _, dup := idx.byName[n]; dup {
+				return nil, fmt.Errorf("middleware: catalog.json: type name %q used twice", n)
+			}
+			idx.byName[n] = e
+		}
+	}
+	for i := range entries {
+		e := &entries[i]
+		for _, n := range append([]string{e.Type}, e.Aliases...) {
+			if _, ok := idx.byName[strings.ToLower(n)]; !ok {
+				idx.byName[strings.ToLower(n)] = e
+			}
+		}
+	}
+	return idx, nil
+}
+
+// Catalog returns the built-in integration definitions, sorted by Type. Each
+// is a copy the caller may change. They hold no client credentials: a
+// project supplies its own (see CatalogEntry).
+func Catalog() []IntegrationConfig {
+	idx, err := loadCatalog()
+	if err != nil {
+		return nil
+	}
+	out := make([]IntegrationConfig, len(idx.entries))
+	for i := range idx.entries {
+		out[i] = cloneConfig(idx.entries[i].IntegrationConfig)
+	}
+	return out
+}
+
+// CatalogEntry returns a copy of the built-in definition for typ: a type
+// name ("salesforce", "googleCalendar"), one of an entry's aliases
+// ("msteams"), or either in another letter case ("googleDrive"). The copy
+// carries the entry's own Type.
+//
+// NewIntegration uses it for an IntegrationConfig whose BaseURL is empty:
+// the entry gives the defaults and every non-zero field of the config
+// overrides them. Auth is merged field by field (give only ClientID and
+// ClientSecret), slices replace the entry's (a non-nil empty slice clears
+// them), Headers merge by name (an empty value removes the entry's header),
+// and Type, ID and Slug stay the config's own, so "msteams" is served under
+// that name.
+func CatalogEntry(typ string) (IntegrationConfig, bool) {
+	idx, err := loadCatalog()
+	if err != nil {
+		return IntegrationConfig{}, false
+	}
+	e, ok := idx.byName[typ]
+	if !ok {
+		e, ok = idx.byName[strings.ToLower(typ)]
+	}
+	if !ok {
+		return IntegrationConfig{}, false
+	}
+	return cloneConfig(e.IntegrationConfig), true
+}
+
+// withDefaults returns c with its zero fields taken from def (see
+// CatalogEntry). def must be a copy nothing else holds.
+func withDefaults(c, def IntegrationConfig) IntegrationConfig {
+	if c.Name == "" {
+		c.Name = def.Name
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = def.BaseURL
+	}
+	if c.AllowedHosts == nil {
+		c.AllowedHosts = def.AllowedHosts
+	}
+	if c.AllowedSchemes == nil {
+		c.AllowedSchemes = def.AllowedSchemes
+	}
+	if c.AllowedPorts == nil {
+		c.AllowedPorts = def.AllowedPorts
+	}
+	if c.AllowAddresses == nil {
+		c.AllowAddresses = def.AllowAddresses
+	}
+	a, d := &c.Auth, def.Auth
+	setIfEmpty(&a.Type, d.Type)
+	setIfEmpty(&a.AuthURL, d.AuthURL)
+	setIfEmpty(&a.TokenURL, d.TokenURL)
+	setIfEmpty(&a.ClientID, d.ClientID)
+	setIfEmpty(&a.ClientSecret, d.ClientSecret)
+	setIfEmpty(&a.AuthStyle, d.AuthStyle)
+	setIfEmpty(&a.In, d.In)
+	setIfEmpty(&a.Name, d.Name)
+	setIfEmpty(&a.Prefix, d.Prefix)
+	if a.Scopes == nil {
+		a.Scopes = d.Scopes
+	}
+	if len(def.Headers) > 0 || len(c.Headers) > 0 {
+		h := maps.Clone(def.Headers)
+		if h == nil {
+			h = map[string]string{}
+		}
+		for name, v := range c.Headers {
+			// Header names are case-insensitive: the caller's spelling replaces the entry's.
+			for dn := range h {
+				if strings.EqualFold(dn, name) {
+					delete(h, dn)
+				}
+			}
+			if v != "" {
+				h[name] = v
+			}
+		}
+		c.Headers = h
+	}
+	if c.DefaultContentType == "" {
+		c.DefaultContentType = def.DefaultContentType
+	}
+	if c.RateLimits == nil {
+		c.RateLimits = def.RateLimits
+	}
+	return c
+}
+
+func setIfEmpty[T ~string](dst *T, v T) {
+	if *dst == "" {
+		*dst = v
+	}
+}
+
+// cloneConfig copies c deeply enough that changing the copy's slices, maps
+// and RateLimits leaves c alone.
+func cloneConfig(c IntegrationConfig) IntegrationConfig {
+	c.AllowedHosts = slices.Clone(c.AllowedHosts)
+	c.AllowedSchemes = slices.Clone(c.AllowedSchemes)
+	c.AllowedPorts = slices.Clone(c.AllowedPorts)
+	c.AllowAddresses = slices.Clone(c.AllowAddresses)
+	c.Auth.Scopes = slices.Clone(c.Auth.Scopes)
+	c.Headers = maps.Clone(c.Headers)
+	if c.RateLimits != nil {
+		rl := *c.RateLimits
+		c.RateLimits = &rl
+	}
+	return c
+}
