@@ -43,6 +43,8 @@ func classify(err error) error {
 	case errors.Is(err, hosts.ErrPathEscape):
 		return response.Wrap(err, http.StatusBadRequest, response.CodePathInvalid, "Invalid API path: it must stay under the integration's base URL.")
 	// Connections and refresh (tokens).
+	case errors.Is(err, tokens.ErrUnavailable):
+		return response.Wrap(err, http.StatusServiceUnavailable, response.CodeStoreUnavailable, "The credential store is unavailable; nothing was sent.")
 	case errors.Is(err, tokens.ErrReauthRequired):
 		return response.Wrap(err, http.StatusForbidden, response.CodeReauthRequired, "The connection needs to be re-authorized: the user must connect the integration again.")
 	case errors.As(err, &cool):
@@ -53,8 +55,6 @@ func classify(err error) error {
 		return response.Wrap(err, http.StatusGatewayTimeout, response.CodeRefreshTimeout, "The integration's token endpoint did not answer in time.")
 	case errors.Is(err, tokens.ErrRefreshFailed):
 		return response.Wrap(err, http.StatusBadGateway, response.CodeRefreshFailed, "Refreshing the connection's token failed.")
-	case errors.Is(err, tokens.ErrUnavailable):
-		return response.Wrap(err, http.StatusServiceUnavailable, response.CodeStoreUnavailable, "The credential store is unavailable; nothing was sent.")
 	case errors.Is(err, errNoCredential):
 		return response.Wrap(err, http.StatusForbidden, response.CodeReauthRequired, "The connection holds no usable credential: the user must connect the integration again.")
 	case errors.As(err, new(*missingFieldError)):

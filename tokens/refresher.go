@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -231,7 +232,7 @@ func (r *Refresher) refresh(parent context.Context, key Key, g Grant, rejected s
 	defer cancel()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, r.client)
 
-	lease, err := r.locker.Lock(ctx, lockPrefix+key.String(), r.leaseTTL)
+	lease, err := r.locker.Lock(ctx, lockKey(key), r.leaseTTL)
 	if err != nil {
 		if isTimeout(ctx, err) {
 			return flightResult{}, timeoutError(key, "waiting for the lock", err)
@@ -283,4 +284,12 @@ func (r *Refresher) refresh(parent context.Context, key Key, g Grant, rejected s
 		tok = &t
 	}
 	return r.commit(ctx, ev, start, base, tok, rejected)
+}
+
+// lockKey names a connection's refresh lease. Each part is path-escaped, so
+// distinct keys never share a name (project "a/b" with user "c" and project
+// "a" with user "b/c" differ).
+func lockKey(k Key) string {
+	return lockPrefix + url.PathEscape(k.Project) + "/" + url.PathEscape(k.User) + "/" +
+		url.PathEscape(k.Integration) + "/" + url.PathEscape(k.ID)
 }

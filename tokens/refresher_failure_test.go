@@ -135,7 +135,7 @@ func TestFreshLockWaitTimeout(t *testing.T) {
 	locker := NewMemoryLocker()
 	f := newFixture(t, -time.Minute, RefresherConfig{Locker: locker, Timeout: 100 * time.Millisecond})
 	// Another process holds the connection's lock.
-	lease, err := locker.Lock(context.Background(), lockPrefix+f.conn.Key().String(), time.Minute)
+	lease, err := locker.Lock(context.Background(), lockKey(f.conn.Key()), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,55 @@
+package pgstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/onbehalf/onbehalf/tokens"
+)
+
+// BenchmarkGet measures the proxy's per-request read: Get of a user's
+// default connection with a warm token, for each store side by side. Each
+// sub-benchmark after memory reports x-memory, its time per Get over
+// MemoryStore's in the same run.
+//
+//	go test -run '^$' -bench BenchmarkGet
+func BenchmarkGet(b *testing.B) {
+	pg, _, _ := newStore(b)
+	cached, err := tokens.NewCached(pg, tokens.CachedConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var memoryNs float64
+	for _, bm := range []struct {
+		name  string
+		store tokens.Store
+	}{
+		{"memory", tokens.NewMemoryStore()},
+		{"postgres", pg},
+		{"cached-postgres", cached},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			ctx := context.Background()
+			c := &tokens.Connection{Project: "p-bench", User: "u", Integration: "salesforce",
+				Credential: tokens.Credential{AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer"},
+				Fields:     map[string]string{"instance_url": "https://x.my.salesforce.com"}}
+			if err := bm.store.Save(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = bm.store.Delete(ctx, c.Key()) })
+			k := tokens.Key{Project: "p-bench", User: "u", Integration: "salesforce"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bm.store.Get(ctx, k); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			if bm.name == "memory" {
+				memoryNs = ns
+			} else if memoryNs > 0 {
+				b.ReportMetric(ns/memoryNs, "x-memory")
+			}
+		})
+	}
+}
