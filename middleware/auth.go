@@ -2,11 +2,15 @@ package middleware
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
@@ -54,6 +58,14 @@ type AuthConfig struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// CacheSize bounds the cache of verified user tokens. A token verified
+	// once is accepted again for the same project without parsing it or
+	// checking its signature, until its exp (without ClockSkew: past exp the
+	// token is verified in full again) or until a JWKS fetch changes the
+	// project's keys. Entries are keyed by the SHA-256 of the token; the token
+	// itself is not kept. Zero means 10000 entries; negative disables the
+	// cache.
+	CacheSize int
 }
 
 // Auth is stage 1: it verifies the user token and stores the Principal in the
@@ -65,6 +77,10 @@ type Auth struct {
 	maxBytes int
 	now      func() time.Time
 	cancel   context.CancelFunc
+	cache    *verifiedCache // nil when disabled
+	// keyGen counts changes of any project's JWKS keys; cache entries from
+	// an older generation are not served.
+	keyGen atomic.Uint64
 }
 
 type authProject struct {
@@ -90,9 +106,15 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 10000
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Auth{projects: map[string]*authProject{}, skew: cfg.ClockSkew, maxLife: cfg.MaxLifetime,
 		maxBytes: cfg.MaxTokenBytes, now: cfg.Now, cancel: cancel}
+	if cfg.CacheSize > 0 {
+		a.cache = &verifiedCache{max: cfg.CacheSize, m: map[verifiedKey]verifiedEntry{}}
+	}
 	var cache *jwk.Cache
 	for _, p := range cfg.Projects {
 		if p.ID == "" {
@@ -106,7 +128,7 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		if p.JWKSURL != "" && cache == nil {
 			cache = jwk.NewCache(ctx)
 		}
-		ring, err := newKeyRing(p.Keys, p.JWKSURL, cache, cfg.HTTPClient)
+		ring, err := newKeyRing(p.Keys, p.JWKSURL, cache, cfg.HTTPClient, func() { a.keyGen.Add(1) })
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("middleware: auth: project %q: %w", p.ID, err)
@@ -144,12 +166,13 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 			response.WriteError(w, err)
 			return
 		}
-		p, err := a.Verify(r.Context(), project, token)
+		_, boxed, err := a.verify(r.Context(), project, token)
 		if err != nil {
 			response.WriteError(w, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		// Same as WithPrincipal, without boxing the principal again.
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, boxed)))
 	})
 }
 
@@ -176,14 +199,47 @@ func bearer(h http.Header) (string, error) {
 
 // Verify checks a user token for project and returns its principal. Errors
 // are *response.Error values that never contain the token or its claims.
+// The principal's Permissions may be shared with other callers: do not
+// modify it.
 func (a *Auth) Verify(ctx context.Context, project, token string) (Principal, error) {
+	p, _, err := a.verify(ctx, project, token)
+	return p, err
+}
+
+// verify is Verify that also returns the principal as an interface value,
+// boxed once per cached token, for the request context.
+func (a *Auth) verify(ctx context.Context, project, token string) (Principal, any, error) {
 	ap := a.projects[project]
 	if ap == nil {
-		return Principal{}, response.New(http.StatusNotFound, response.CodeProjectNotFound, "Unknown project.")
+		return Principal{}, nil, response.New(http.StatusNotFound, response.CodeProjectNotFound, "Unknown project.")
 	}
 	if len(token) > a.maxBytes {
-		return Principal{}, response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "User token too large.")
+		return Principal{}, nil, response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "User token too large.")
 	}
+	if a.cache == nil {
+		p, err := a.parse(ctx, ap, token)
+		return p, p, err
+	}
+	// The token is hashed in place (sha256 only reads it): no copy of it.
+	k := verifiedKey{project: ap, sum: sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))}
+	gen := a.keyGen.Load()
+	now := a.now()
+	if e, ok := a.cache.get(k, gen, now); ok {
+		return e.p, e.boxed, nil
+	}
+	p, err := a.parse(ctx, ap, token)
+	if err != nil {
+		return p, nil, err
+	}
+	e := verifiedEntry{p: p, boxed: p}
+	// gen was read before verifying: if the keys changed meanwhile, the
+	// entry is stale at once and never served.
+	a.cache.put(k, e, gen, now)
+	return p, e.boxed, nil
+}
+
+// parse parses and checks a token in full.
+func (a *Auth) parse(ctx context.Context, ap *authProject, token string) (Principal, error) {
 	tok, err := jwt.ParseString(token,
 		jwt.WithKeyProvider(ap.ring.provider()),
 		jwt.WithContext(ctx),
@@ -215,6 +271,73 @@ func (a *Auth) Verify(ctx context.Context, project, token string) (Principal, er
 	}
 	perms, _ := tok.Get(PermissionsClaim)
 	return Principal{Project: ap.id, User: tok.Subject(), ExpiresAt: tok.Expiration(), Permissions: perms}, nil
+}
+
+// verifiedCache holds the principals of verified tokens. It is bounded:
+// when full, expired and stale entries go first, then arbitrary ones.
+type verifiedCache struct {
+	mu  sync.RWMutex
+	m   map[verifiedKey]verifiedEntry
+	gen uint64 // the key generation the entries were verified under
+	max int
+}
+
+type verifiedEntry struct {
+	p     Principal
+	boxed any // p as an interface value, shared by every request context
+}
+
+// verifiedKey names a token for one project: a token verified for project A
+// is never served for project B.
+type verifiedKey struct {
+	project *authProject
+	sum     [sha256.Size]byte
+}
+
+// get returns the principal cached for k, if it was verified under key
+// generation gen and its token has not reached exp at now.
+func (c *verifiedCache) get(k verifiedKey, gen uint64, now time.Time) (verifiedEntry, bool) {
+	c.mu.RLock()
+	e, ok := c.m[k]
+	fresh := c.gen == gen
+	c.mu.RUnlock()
+	if !ok || !fresh || !now.Before(e.p.ExpiresAt) {
+		return verifiedEntry{}, false
+	}
+	return e, true
+}
+
+func (c *verifiedCache) put(k verifiedKey, e verifiedEntry, gen uint64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case gen < c.gen:
+		return // verified under keys that have changed since
+	case gen > c.gen:
+		clear(c.m) // the keys changed: nothing verified before counts
+		c.gen = gen
+	}
+	if len(c.m) >= c.max {
+		for ek, ep := range c.m {
+			if !now.Before(ep.p.ExpiresAt) {
+				delete(c.m, ek)
+			}
+		}
+		// Still full: drop an arbitrary eighth (map order is unspecified).
+		for ek := range c.m {
+			if len(c.m) < c.max-c.max/8 {
+				break
+			}
+			delete(c.m, ek)
+		}
+	}
+	c.m[k] = e
+}
+
+func (c *verifiedCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
 }
 
 func (a *Auth) verifyError(err error) error {

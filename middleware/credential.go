@@ -7,32 +7,31 @@ import (
 	"io"
 	"net/http"
 	"sync"
-
-	"github.com/onbehalf/onbehalf/tokens"
 )
 
 // credentialTransport is the first RoundTripper of the upstream chain: it
-// applies the connection's credential to a copy of the outbound request, and
-// on a 401 to an OAuth2 token refreshes once (through the Refresher's
-// coordination) and replays once when the body can be replayed.
+// sends the outbound request (which carries the credential rewrite applied)
+// through the integration's transport, and on a 401 to an OAuth2 token
+// refreshes once (through the Refresher's coordination) and replays a clone
+// with the fresh credential once when the body can be replayed.
 type credentialTransport struct {
 	f *Forwarder
 }
 
 func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
+	if err, ok := ctx.Value(applyErrKey{}).(error); ok {
+		closeBody(req)
+		return nil, err
+	}
 	in, _ := IntegrationFromContext(ctx)
 	c, _ := ConnectionFromContext(ctx)
 	next, err := t.f.transportFor(in)
 	if err != nil {
-		return nil, err
-	}
-	out, err := withCredential(req, in, c)
-	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
-	resp, err := next.RoundTrip(out)
+	resp, err := next.RoundTrip(req)
 	if err != nil {
 		return nil, errors.Join(errUpstream, err)
 	}
@@ -53,29 +52,17 @@ func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, erro
 			return nil, err
 		}
 	}
-	out, err = withCredential(replay, in, fresh)
-	if err != nil {
+	// replay is a clone (its own header and URL): the fresh credential
+	// replaces the rejected one on it.
+	if err := in.Apply(replay.Header, replay.URL, fresh); err != nil {
+		closeBody(replay)
 		return nil, err
 	}
-	resp, err = next.RoundTrip(out)
+	resp, err = next.RoundTrip(replay)
 	if err != nil {
 		return nil, errors.Join(errUpstream, err)
 	}
 	return resp, nil
-}
-
-// withCredential returns a shallow copy of req with its own header and URL,
-// carrying the credential. req itself is not modified.
-func withCredential(req *http.Request, in *Integration, c *tokens.Connection) (*http.Request, error) {
-	out := new(http.Request)
-	*out = *req
-	out.Header = req.Header.Clone()
-	u := *req.URL
-	out.URL = &u
-	if err := in.Apply(out.Header, out.URL, c); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func replayable(req *http.Request) bool {
@@ -141,9 +128,28 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // copyBuffers is the ReverseProxy's pool of copy buffers.
-var copyBuffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+var copyBuffers = &bufferPool{}
 
-type bufferPool struct{ p sync.Pool }
+// bufferPool pools 32 KiB buffers behind httputil.BufferPool's slice API
+// without an allocation per Put: the *[]byte holders are recycled too.
+type bufferPool struct{ bufs, holders sync.Pool }
 
-func (bp *bufferPool) Get() []byte  { return *(bp.p.Get().(*[]byte)) }
-func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
+func (bp *bufferPool) Get() []byte {
+	h, ok := bp.bufs.Get().(*[]byte)
+	if !ok {
+		return make([]byte, 32<<10)
+	}
+	b := *h
+	*h = nil
+	bp.holders.Put(h)
+	return b
+}
+
+func (bp *bufferPool) Put(b []byte) {
+	h, ok := bp.holders.Get().(*[]byte)
+	if !ok {
+		h = new([]byte)
+	}
+	*h = b
+	bp.bufs.Put(h)
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/onbehalf/onbehalf/hosts"
@@ -58,6 +59,9 @@ type Forwarder struct {
 	responder  *response.Responder
 	transports sync.Map // string (allowed ranges) → http.RoundTripper
 	base       hosts.TransportConfig
+
+	byIntegration  sync.Map // *Integration → http.RoundTripper, from transports
+	byIntegrationN atomic.Int64
 }
 
 var _ http.Handler = (*Forwarder)(nil)
@@ -138,8 +142,7 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	target, _ := TargetFromContext(ctx)
 	in, _ := IntegrationFromContext(ctx)
 	out := pr.Out
-	u := *target
-	out.URL = &u
+	*out.URL = *target // out.URL is the proxy's own clone of the inbound URL
 	out.Host = ""
 	h := out.Header
 	for _, k := range strippedHeaders {
@@ -160,7 +163,19 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 		h["User-Agent"] = []string{""} // no Go default
 	}
 	f.prepareBody(out, in)
+	// The credential goes onto the outbound copy, after every header the
+	// client sent was filtered, so nothing it sends can remove or replace it.
+	c, _ := ConnectionFromContext(ctx)
+	if err := in.Apply(out.Header, out.URL, c); err != nil {
+		// Rewrite cannot fail: the transport returns the error before
+		// anything is sent.
+		pr.Out = out.WithContext(context.WithValue(out.Context(), applyErrKey{}, err))
+	}
 }
+
+// applyErrKey carries, from rewrite to the transport, the error of applying
+// the credential.
+type applyErrKey struct{}
 
 // prepareBody resolves "Content-Type: auto" and keeps small bodies so the
 // request can be replayed after a refresh-on-401.
@@ -255,6 +270,31 @@ func (f *Forwarder) transportFor(in *Integration) (http.RoundTripper, error) {
 	if f.cfg.RoundTripper != nil {
 		return f.cfg.RoundTripper, nil
 	}
+	if in != nil {
+		// Integrations are immutable: remember each one's transport, so the
+		// per-request path does not rebuild its key.
+		if rt, ok := f.byIntegration.Load(in); ok {
+			return rt.(http.RoundTripper), nil
+		}
+	}
+	rt, err := f.transportForRanges(in)
+	if err != nil || in == nil {
+		return rt, err
+	}
+	// A registry that builds integrations on the fly would grow this map
+	// without end: start over past a bound (the transports stay shared).
+	if f.byIntegrationN.Add(1) > maxIntegrationTransports {
+		f.byIntegration.Clear()
+		f.byIntegrationN.Store(1)
+	}
+	f.byIntegration.Store(in, rt)
+	return rt, nil
+}
+
+// maxIntegrationTransports bounds the cache of transports by integration.
+const maxIntegrationTransports = 4096
+
+func (f *Forwarder) transportForRanges(in *Integration) (http.RoundTripper, error) {
 	var ranges []string
 	if in != nil {
 		for _, p := range in.AllowAddresses() {

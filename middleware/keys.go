@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,6 +144,11 @@ type keyRing struct {
 
 	mu          sync.Mutex
 	lastRefresh time.Time
+	// fetched is the fingerprint of the last fetched JWKS; onChange is
+	// called when a fetch brings a different one (the Auth stage then stops
+	// serving tokens it verified under the old keys).
+	fetched  [sha256.Size]byte
+	onChange func()
 }
 
 // minUnknownKidRefresh bounds how often an unknown kid may trigger a JWKS fetch.
@@ -211,9 +217,10 @@ func addKeys(sink jws.KeySink, set jwk.Set, kid string) bool {
 	return found
 }
 
-// jwksPostFetch keeps only public asymmetric keys of a fetched JWKS and gives
-// each its one algorithm.
-func jwksPostFetch(_ string, set jwk.Set) (jwk.Set, error) {
+// postFetch keeps only public asymmetric keys of a fetched JWKS and gives
+// each its one algorithm. It runs on every fetch (first use, refresh on an
+// unknown kid, jwx's periodic refresh) and reports a changed key set.
+func (kr *keyRing) postFetch(_ string, set jwk.Set) (jwk.Set, error) {
 	out := jwk.NewSet()
 	for i := range set.Len() {
 		k, _ := set.Key(i)
@@ -226,13 +233,26 @@ func jwksPostFetch(_ string, set jwk.Set) (jwk.Set, error) {
 		}
 		_ = out.AddKey(pub)
 	}
+	// A fingerprint that cannot be computed counts as a change.
+	var fp [sha256.Size]byte
+	if b, err := json.Marshal(out); err == nil {
+		fp = sha256.Sum256(b)
+	}
+	kr.mu.Lock()
+	changed := fp != kr.fetched || fp == [sha256.Size]byte{}
+	kr.fetched = fp
+	kr.mu.Unlock()
+	if changed && kr.onChange != nil {
+		kr.onChange()
+	}
 	return out, nil
 }
 
 // newKeyRing builds a project's ring. The JWKS, if any, is registered with
-// cache and fetched lazily on first use.
-func newKeyRing(keys []KeyConfig, jwksURL string, cache *jwk.Cache, client *http.Client) (*keyRing, error) {
-	kr := &keyRing{static: jwk.NewSet(), jwks: jwksURL, cache: cache}
+// cache and fetched lazily on first use; onChange (may be nil) is called
+// when a fetch changes its keys.
+func newKeyRing(keys []KeyConfig, jwksURL string, cache *jwk.Cache, client *http.Client, onChange func()) (*keyRing, error) {
+	kr := &keyRing{static: jwk.NewSet(), jwks: jwksURL, cache: cache, onChange: onChange}
 	for i, kc := range keys {
 		k, err := loadKey(kc)
 		if err != nil {
@@ -246,7 +266,7 @@ func newKeyRing(keys []KeyConfig, jwksURL string, cache *jwk.Cache, client *http
 		err := cache.Register(jwksURL,
 			jwk.WithHTTPClient(client),
 			jwk.WithMinRefreshInterval(5*time.Minute),
-			jwk.WithPostFetcher(jwk.PostFetchFunc(jwksPostFetch)))
+			jwk.WithPostFetcher(jwk.PostFetchFunc(kr.postFetch)))
 		if err != nil {
 			return nil, fmt.Errorf("jwksUrl: %w", err)
 		}

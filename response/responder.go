@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,16 +90,22 @@ func rawHeaders(h http.Header) {
 	}
 	// Whatever the provider sent, the host app's origin must never render it
 	// as an active document.
-	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
+	// Shared values, never written to (see envelope).
+	h["Content-Security-Policy"] = sandboxCSP
+	h["X-Content-Type-Options"] = nosniff
 }
+
+var sandboxCSP = []string{"sandbox; default-src 'none'"}
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// pooledBody is a response body over a pooled buffer, returned on Close.
+// pooledBody is a response body over a pooled buffer, returned on Close. It
+// is one allocation per response: the reader and the Content-Length value
+// live in it.
 type pooledBody struct {
-	*bytes.Reader
+	bytes.Reader
 	buf *bytes.Buffer
+	cl  [1]string // the Content-Length header value
 }
 
 func (b *pooledBody) Close() error {
@@ -144,20 +149,29 @@ func (rs *Responder) envelope(resp *http.Response) error {
 	}
 	putBuf(body)
 	keep := keptHeaders(resp.Header)
-	resp.Body = &pooledBody{Reader: bytes.NewReader(out.Bytes()), buf: out}
+	pb := &pooledBody{buf: out, cl: [1]string{strconv.Itoa(out.Len())}}
+	pb.Reset(out.Bytes())
+	resp.Body = pb
 	resp.ContentLength = int64(out.Len())
 	resp.StatusCode = status
 	resp.Status = ""
 	resp.Header = keep
 	resp.TransferEncoding = nil
 	resp.Trailer = nil
+	// The values are shared, never written to: ReverseProxy copies them into
+	// the ResponseWriter's header.
 	if out.Len() > 0 {
-		keep.Set("Content-Type", "application/json; charset=utf-8")
+		keep["Content-Type"] = jsonContentType
 	}
-	keep.Set("Content-Length", strconv.Itoa(out.Len()))
-	keep.Set("X-Content-Type-Options", "nosniff")
+	keep["Content-Length"] = pb.cl[:]
+	keep["X-Content-Type-Options"] = nosniff
 	return nil
 }
+
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	nosniff         = []string{"nosniff"}
+)
 
 func putBuf(b *bytes.Buffer) {
 	if b.Cap() <= 1<<20 {
@@ -188,7 +202,11 @@ func (rs *Responder) read(resp *http.Response) (*bytes.Buffer, error) {
 	if resp.ContentLength > 0 && resp.ContentLength <= rs.max {
 		buf.Grow(int(resp.ContentLength))
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r, rs.max+1))
+	lr := limitedReaders.Get().(*io.LimitedReader)
+	lr.R, lr.N = r, rs.max+1
+	n, err := buf.ReadFrom(lr)
+	lr.R = nil
+	limitedReaders.Put(lr)
 	if err != nil {
 		putBuf(buf)
 		return nil, Wrap(err, http.StatusBadGateway, CodeUpstreamUnreachable, "Reading the integration's answer failed.")
@@ -200,6 +218,8 @@ func (rs *Responder) read(resp *http.Response) (*bytes.Buffer, error) {
 	}
 	return buf, nil
 }
+
+var limitedReaders = sync.Pool{New: func() any { return new(io.LimitedReader) }}
 
 // integrationError writes the error body for a non-2xx upstream answer and
 // returns the status to answer with: the upstream's, or 502 for a 1xx/3xx.
@@ -250,30 +270,35 @@ func upstreamMessage(m map[string]any) string {
 	return ""
 }
 
+// keptHeaders reduces h, in place, to the headers JSON mode keeps, and
+// returns it.
 func keptHeaders(h http.Header) http.Header {
-	keep := make(http.Header, 4)
-	for k, v := range h {
+	for k := range h {
 		if k == ErrorSourceHeader || strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Ratelimit-") {
-			keep[k] = v
+			continue
+		}
+		kept := false
+		for _, name := range JSONKeptHeaders {
+			// CanonicalHeaderKey keeps the length: compare that first.
+			if len(k) == len(name) && k == http.CanonicalHeaderKey(name) {
+				kept = true
+				break
+			}
+		}
+		if !kept {
+			delete(h, k)
 		}
 	}
-	for _, k := range JSONKeptHeaders {
-		if v := h.Values(k); len(v) > 0 {
-			keep[http.CanonicalHeaderKey(k)] = v
-		}
-	}
-	return keep
+	return h
 }
 
+// mediaType returns the lower-cased type/subtype of a Content-Type value:
+// what mime.ParseMediaType returns for it when the value parses, and what
+// its fallback returned when it does not, without ParseMediaType's
+// allocations (its parameters are never used here).
 func mediaType(v string) string {
-	if v == "" {
-		return ""
-	}
-	mt, _, err := mime.ParseMediaType(v)
-	if err != nil {
-		return strings.ToLower(strings.TrimSpace(strings.SplitN(v, ";", 2)[0]))
-	}
-	return mt
+	base, _, _ := strings.Cut(v, ";")
+	return strings.TrimSpace(strings.ToLower(base))
 }
 
 // isJSONType reports whether a media type may hold JSON: JSON types, and a
