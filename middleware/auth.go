@@ -166,13 +166,12 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 			response.WriteError(w, err)
 			return
 		}
-		_, boxed, err := a.verify(r.Context(), project, token)
+		p, _, err := a.verify(r.Context(), project, token)
 		if err != nil {
 			response.WriteError(w, err)
 			return
 		}
-		// Same as WithPrincipal, without boxing the principal again.
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, boxed)))
+		next.ServeHTTP(w, withContext(r, WithPrincipal(r.Context(), p)))
 	})
 }
 

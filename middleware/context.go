@@ -2,25 +2,60 @@ package middleware
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
-// Each stage stores what it learned in the request context under an
-// unexported key and exposes it through a typed accessor. Later stages read;
-// none reaches back.
+// Each stage stores what it learned in the request's state and exposes it
+// through a typed accessor. Later stages read; none reaches back. The state is
+// one value per request (created by the Handler, or by the first With* call
+// when a stage is used alone), so a stage adds what it learned without copying
+// the request.
 
-type ctxKey int
+type stateKey struct{}
 
-const (
-	routeKey ctxKey = iota
-	principalKey
-	integrationKey
-	connectionKey
-	targetKey
-)
+// reqState is what the stages learned about one request.
+type reqState struct {
+	route        Route
+	hasRoute     bool
+	principal    Principal
+	hasPrincipal bool
+	integration  *Integration
+	conn         *tokens.Connection
+	target       *url.URL
+
+	// For the Observer: filled as the request goes.
+	start    time.Time
+	upstream time.Duration // time to the provider's response headers
+	retries  int
+	attempts int   // attempts the request may make (retry policy)
+	applyErr error // applying the credential failed in Rewrite; the transport returns it
+}
+
+func stateFrom(ctx context.Context) *reqState {
+	s, _ := ctx.Value(stateKey{}).(*reqState)
+	return s
+}
+
+// ensureState returns ctx's state, adding a new one when there is none.
+func ensureState(ctx context.Context) (context.Context, *reqState) {
+	if s := stateFrom(ctx); s != nil {
+		return ctx, s
+	}
+	s := &reqState{}
+	return context.WithValue(ctx, stateKey{}, s), s
+}
+
+// withContext is r.WithContext, without the copy when ctx is r's own.
+func withContext(r *http.Request, ctx context.Context) *http.Request {
+	if ctx == r.Context() {
+		return r
+	}
+	return r.WithContext(ctx)
+}
 
 // RouteKind tells which route of the wire contract matched.
 type RouteKind int
@@ -37,6 +72,21 @@ const (
 	RouteConnect
 )
 
+// String names the route kind for logs and metrics.
+func (k RouteKind) String() string {
+	switch k {
+	case RouteProxy:
+		return "proxy"
+	case RouteMe:
+		return "me"
+	case RouteIntegrations:
+		return "integrations"
+	case RouteConnect:
+		return "connect"
+	}
+	return "unknown"
+}
+
 // Route is what the router parsed from the path, before anything was checked.
 type Route struct {
 	Kind    RouteKind
@@ -52,15 +102,23 @@ type Route struct {
 	APIPath string
 }
 
+// The With* functions store a fact in the request's state: they return ctx
+// itself when it already carries one (the state of that request is then
+// updated in place), or a new context carrying a new state.
+
 // WithRoute returns a context carrying rt.
 func WithRoute(ctx context.Context, rt Route) context.Context {
-	return context.WithValue(ctx, routeKey, rt)
+	ctx, s := ensureState(ctx)
+	s.route, s.hasRoute = rt, true
+	return ctx
 }
 
 // RouteFromContext returns the route stored by the router.
 func RouteFromContext(ctx context.Context) (Route, bool) {
-	rt, ok := ctx.Value(routeKey).(Route)
-	return rt, ok
+	if s := stateFrom(ctx); s != nil && s.hasRoute {
+		return s.route, true
+	}
+	return Route{}, false
 }
 
 // Principal is the verified caller: the user token's subject in a project.
@@ -75,46 +133,62 @@ type Principal struct {
 // WithPrincipal returns a context carrying p. The Auth stage calls it; tests
 // and custom auth stages may too.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey, p)
+	ctx, s := ensureState(ctx)
+	s.principal, s.hasPrincipal = p, true
+	return ctx
 }
 
 // PrincipalFromContext returns the principal stored by the Auth stage.
 func PrincipalFromContext(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey).(Principal)
-	return p, ok
+	if s := stateFrom(ctx); s != nil && s.hasPrincipal {
+		return s.principal, true
+	}
+	return Principal{}, false
 }
 
 // WithIntegration returns a context carrying in.
 func WithIntegration(ctx context.Context, in *Integration) context.Context {
-	return context.WithValue(ctx, integrationKey, in)
+	ctx, s := ensureState(ctx)
+	s.integration = in
+	return ctx
 }
 
 // IntegrationFromContext returns the integration stored by the Resolver stage.
 func IntegrationFromContext(ctx context.Context) (*Integration, bool) {
-	in, ok := ctx.Value(integrationKey).(*Integration)
-	return in, ok && in != nil
+	if s := stateFrom(ctx); s != nil && s.integration != nil {
+		return s.integration, true
+	}
+	return nil, false
 }
 
 // WithConnection returns a context carrying c.
 func WithConnection(ctx context.Context, c *tokens.Connection) context.Context {
-	return context.WithValue(ctx, connectionKey, c)
+	ctx, s := ensureState(ctx)
+	s.conn = c
+	return ctx
 }
 
 // ConnectionFromContext returns the connection stored by the Injector stage.
 // Its credential is ready to apply. Callers must not modify it.
 func ConnectionFromContext(ctx context.Context) (*tokens.Connection, bool) {
-	c, ok := ctx.Value(connectionKey).(*tokens.Connection)
-	return c, ok && c != nil
+	if s := stateFrom(ctx); s != nil && s.conn != nil {
+		return s.conn, true
+	}
+	return nil, false
 }
 
 // WithTarget returns a context carrying u.
 func WithTarget(ctx context.Context, u *url.URL) context.Context {
-	return context.WithValue(ctx, targetKey, u)
+	ctx, s := ensureState(ctx)
+	s.target = u
+	return ctx
 }
 
 // TargetFromContext returns the checked target URL stored by the Guard stage.
 // Callers must not modify it.
 func TargetFromContext(ctx context.Context) (*url.URL, bool) {
-	u, ok := ctx.Value(targetKey).(*url.URL)
-	return u, ok && u != nil
+	if s := stateFrom(ctx); s != nil && s.target != nil {
+		return s.target, true
+	}
+	return nil, false
 }

@@ -20,9 +20,9 @@ type credentialTransport struct {
 
 func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	if err, ok := ctx.Value(applyErrKey{}).(error); ok {
+	if s := stateFrom(ctx); s != nil && s.applyErr != nil {
 		closeBody(req)
-		return nil, err
+		return nil, s.applyErr
 	}
 	in, _ := IntegrationFromContext(ctx)
 	c, _ := ConnectionFromContext(ctx)

@@ -129,7 +129,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // strippedPrefixes are request header families never forwarded.
-var strippedPrefixes = []string{"X-Paragon-", "X-Forwarded-", "X-Onbehalf-"}
+var strippedPrefixes = []string{"X-Paragon-", "X-Forwarded-", "X-Onbehalf-", "Sec-Websocket-"}
 
 // strippedHeaders are request headers never forwarded: the caller's own
 // credentials and facts about the host app that the provider has no business
@@ -159,6 +159,14 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 		// The JSON mode reads the body: ask for it unencoded.
 		delete(h, "Accept-Encoding")
 	}
+	// No protocol upgrade (a tunnel would bypass the response modes) and no
+	// trailers declared by the client: ReverseProxy adds back the Connection
+	// and Upgrade headers of an upgrade request after its hop-by-hop
+	// stripping, and keeps the inbound trailers.
+	delete(h, "Connection")
+	delete(h, "Upgrade")
+	delete(h, "Trailer")
+	out.Trailer = nil
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{""} // no Go default
 	}
@@ -169,13 +177,11 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	if err := in.Apply(out.Header, out.URL, c); err != nil {
 		// Rewrite cannot fail: the transport returns the error before
 		// anything is sent.
-		pr.Out = out.WithContext(context.WithValue(out.Context(), applyErrKey{}, err))
+		if s := stateFrom(ctx); s != nil {
+			s.applyErr = err
+		}
 	}
 }
-
-// applyErrKey carries, from rewrite to the transport, the error of applying
-// the credential.
-type applyErrKey struct{}
 
 // prepareBody resolves "Content-Type: auto" and keeps small bodies so the
 // request can be replayed after a refresh-on-401.

@@ -58,6 +58,6 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 				target.RawQuery = q
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(WithTarget(ctx, target)))
+		next.ServeHTTP(w, withContext(r, WithTarget(ctx, target)))
 	})
 }

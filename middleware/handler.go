@@ -161,6 +161,6 @@ func routed(kind RouteKind, next http.Handler) http.Handler {
 			response.WriteError(w, response.New(http.StatusBadRequest, response.CodeBadRequest, "Malformed route."))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithRoute(r.Context(), rt)))
+		next.ServeHTTP(w, withContext(r, WithRoute(r.Context(), rt)))
 	})
 }

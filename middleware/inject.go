@@ -85,6 +85,6 @@ func (inj *Injector) Handler(next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(WithConnection(ctx, c)))
+		next.ServeHTTP(w, withContext(r, WithConnection(ctx, c)))
 	})
 }

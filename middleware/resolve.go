@@ -44,6 +44,6 @@ func (rs *Resolver) Handler(next http.Handler) http.Handler {
 			fail(w, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithIntegration(r.Context(), in)))
+		next.ServeHTTP(w, withContext(r, WithIntegration(r.Context(), in)))
 	})
 }

@@ -162,28 +162,17 @@ type retryTransport struct {
 	now  func() time.Time
 }
 
-type attemptsKey struct{}
-
 // withAttempts stores the number of attempts a request may make.
 func withAttempts(ctx context.Context, n int) context.Context {
-	return context.WithValue(ctx, attemptsKey{}, n)
+	ctx, s := ensureState(ctx)
+	s.attempts = n
+	return ctx
 }
-
-func attemptsFrom(ctx context.Context) int {
-	n, _ := ctx.Value(attemptsKey{}).(int)
-	return n
-}
-
-type retriesKey struct{}
-
-// retryCount is filled by retryTransport with the retries it made, for the
-// access log.
-type retryCount struct{ n int }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	max := attemptsFrom(ctx)
-	if max <= 1 || !idempotent(req) || !replayable(req) {
+	s := stateFrom(ctx)
+	if s == nil || s.attempts <= 1 || !idempotent(req) || !replayable(req) {
 		return t.next.RoundTrip(req)
 	}
 	in, _ := IntegrationFromContext(ctx)
@@ -191,7 +180,6 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if in != nil {
 		rc = in.cfg.Retry
 	}
-	counter, _ := ctx.Value(retriesKey{}).(*retryCount)
 	for n := 1; ; n++ {
 		attempt := req
 		if n > 1 {
@@ -205,7 +193,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		resp, err := t.next.RoundTrip(attempt)
-		retry := n < max && ((err == nil && rc.retries(resp.StatusCode)) || (err != nil && retryableError(err)))
+		retry := n < s.attempts && ((err == nil && rc.retries(resp.StatusCode)) || (err != nil && retryableError(err)))
 		if !retry {
 			return resp, err
 		}
@@ -216,9 +204,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if resp != nil {
 			drain(resp)
 		}
-		if counter != nil {
-			counter.n++
-		}
+		s.retries++
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

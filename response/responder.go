@@ -3,10 +3,12 @@ package response
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -209,6 +211,11 @@ func (rs *Responder) read(resp *http.Response) (*bytes.Buffer, error) {
 	limitedReaders.Put(lr)
 	if err != nil {
 		putBuf(buf)
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) ||
+			(resp.Request != nil && errors.Is(resp.Request.Context().Err(), context.DeadlineExceeded)) {
+			return nil, Wrap(err, http.StatusGatewayTimeout, CodeUpstreamTimeout, "The integration did not finish its answer in time.")
+		}
 		return nil, Wrap(err, http.StatusBadGateway, CodeUpstreamUnreachable, "Reading the integration's answer failed.")
 	}
 	if n > rs.max {
