@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // credentialTransport is the first RoundTripper of the upstream chain: it
@@ -26,12 +27,12 @@ func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	}
 	in, _ := IntegrationFromContext(ctx)
 	c, _ := ConnectionFromContext(ctx)
-	next, err := t.f.transportFor(in)
-	if err != nil {
-		closeBody(req)
-		return nil, err
-	}
+	next := t.f.chain
+	start := time.Now()
 	resp, err := next.RoundTrip(req)
+	if s := stateFrom(ctx); s != nil {
+		s.upstream = time.Since(start)
+	}
 	if err != nil {
 		return nil, errors.Join(errUpstream, err)
 	}

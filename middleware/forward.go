@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,10 @@ type Forwarder struct {
 
 	byIntegration  sync.Map // *Integration → http.RoundTripper, from transports
 	byIntegrationN atomic.Int64
+
+	// The upstream chain below the credential: retry → throttle → the
+	// integration's guarded transport.
+	chain http.RoundTripper
 }
 
 var _ http.Handler = (*Forwarder)(nil)
@@ -88,6 +93,8 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 			return nil, err
 		}
 	}
+	f.chain = &retryTransport{now: time.Now,
+		next: newThrottleTransport(guardedTransport{f}, time.Now)}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite:        f.rewrite,
 		Transport:      &credentialTransport{f: f},
@@ -119,13 +126,59 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, f.cfg.MaxRequestBytes)
 		}
 	}
-	if f.cfg.Timeout > 0 {
+	in, _ := IntegrationFromContext(ctx)
+	attempts, timeout, err := f.requestOptions(r.Header, in)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if attempts > 1 {
+		ctx = withAttempts(ctx, attempts)
+	}
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.cfg.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 	}
 	f.proxy.ServeHTTP(w, r)
+}
+
+// requestOptions reads the per-request headers: RetryHeader (attempts, up to
+// 10) and TimeoutHeader (shortens the configured deadline).
+func (f *Forwarder) requestOptions(h http.Header, in *Integration) (attempts int, timeout time.Duration, err error) {
+	attempts = in.cfg.Retry.MaxAttempts
+	if v := h.Get(RetryHeader); v != "" {
+		n, perr := strconv.Atoi(strings.TrimSpace(v))
+		if perr != nil || n < 0 || n > maxAttemptsCap {
+			return 0, 0, response.New(http.StatusBadRequest, response.CodeBadRequest, RetryHeader+" must be a whole number from 0 to 10.")
+		}
+		attempts = n
+	}
+	timeout = f.cfg.Timeout
+	if v := h.Get(TimeoutHeader); v != "" {
+		ms, perr := strconv.Atoi(strings.TrimSpace(v))
+		if perr != nil || ms <= 0 {
+			return 0, 0, response.New(http.StatusBadRequest, response.CodeBadRequest, TimeoutHeader+" must be a positive number of milliseconds.")
+		}
+		if d := time.Duration(ms) * time.Millisecond; timeout <= 0 || d < timeout {
+			timeout = d
+		}
+	}
+	return attempts, timeout, nil
+}
+
+// guardedTransport sends a request through its integration's transport.
+type guardedTransport struct{ f *Forwarder }
+
+func (g guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	in, _ := IntegrationFromContext(req.Context())
+	next, err := g.f.transportFor(in)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	return next.RoundTrip(req)
 }
 
 // strippedPrefixes are request header families never forwarded.
@@ -194,7 +247,11 @@ func (f *Forwarder) prepareBody(out *http.Request, in *Integration) {
 		}
 		return
 	}
-	keep := in.Grant() != nil && f.cfg.ReplayBytes > 0 && out.ContentLength > 0 && out.ContentLength <= f.cfg.ReplayBytes
+	retries := false
+	if s := stateFrom(out.Context()); s != nil {
+		retries = s.attempts > 1
+	}
+	keep := (in.Grant() != nil || retries) && f.cfg.ReplayBytes > 0 && out.ContentLength > 0 && out.ContentLength <= f.cfg.ReplayBytes
 	if !auto && !keep {
 		return
 	}
