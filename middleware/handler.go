@@ -42,11 +42,15 @@ type Config struct {
 	// Route in its request context and does its own authentication, because
 	// the OAuth callback arrives without a user token.
 	Connect http.Handler
+	// Observer receives one Record per request (access logs, metrics,
+	// traces): see LogObserver and the otelobserver module. Nil means none.
+	Observer Observer
 }
 
 // Handler serves every route of the wire contract. Build it with New; it is
 // safe for concurrent use.
 type Handler struct {
+	obs    Observer
 	router *mux.Router
 	auth   *Auth
 	fwd    *Forwarder
@@ -132,11 +136,17 @@ func New(cfg Config) (*Handler, error) {
 		r.NotFoundHandler = root.NotFoundHandler
 		r.MethodNotAllowedHandler = root.MethodNotAllowedHandler
 	}
-	return &Handler{router: root, auth: auth, fwd: fwd}, nil
+	return &Handler{obs: cfg.Observer, router: root, auth: auth, fwd: fwd}, nil
 }
 
 // ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.router.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.obs != nil {
+		serveObserved(h.obs, h.router, w, r)
+		return
+	}
+	h.router.ServeHTTP(w, r)
+}
 
 // Close releases background work (JWKS refreshes) and idle upstream connections.
 func (h *Handler) Close() {

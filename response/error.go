@@ -60,6 +60,10 @@ const (
 // "integration". It is set on every error the package writes.
 const ErrorSourceHeader = "X-Onbehalf-Error-Source"
 
+// ErrorCodeHeader carries the error's code on every error response, so a
+// caller (or an access log) can branch on it without parsing the body.
+const ErrorCodeHeader = "X-Onbehalf-Error-Code"
+
 // Error is an error with its HTTP status, stable code and a message safe to show
 // to the caller. Message and Meta are rendered into the body; Err, the cause, is
 // kept for errors.Is/As and logs and is never rendered.
@@ -160,6 +164,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	if b.IsIntegrationError() {
 		source = "integration"
 	}
+	w.Header().Set(ErrorCodeHeader, b.Code)
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}

@@ -68,6 +68,12 @@ var JSONKeptHeaders = []string{"Retry-After", "X-Request-Id", "Request-Id", "Rat
 // SetMode; ModeJSON when none). An error it returns is an *Error for the
 // ReverseProxy's ErrorHandler.
 func (rs *Responder) Modify(resp *http.Response) error {
+	// The provider cannot speak for the proxy: its own X-Onbehalf-* headers go.
+	for k := range resp.Header {
+		if strings.HasPrefix(k, "X-Onbehalf-") {
+			delete(resp.Header, k)
+		}
+	}
 	mode := ModeJSON
 	if resp.Request != nil {
 		if m, ok := ModeFromContext(resp.Request.Context()); ok {
@@ -259,6 +265,7 @@ func integrationError(out *bytes.Buffer, resp *http.Response, src []byte, ctype 
 	}
 	out.Write(data)
 	resp.Header.Set(ErrorSourceHeader, "integration")
+	resp.Header.Set(ErrorCodeHeader, string(CodeIntegrationError))
 	return status
 }
 
@@ -281,7 +288,7 @@ func upstreamMessage(m map[string]any) string {
 // returns it.
 func keptHeaders(h http.Header) http.Header {
 	for k := range h {
-		if k == ErrorSourceHeader || strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Ratelimit-") {
+		if k == ErrorSourceHeader || k == ErrorCodeHeader || strings.HasPrefix(k, "X-Ratelimit-") || strings.HasPrefix(k, "Ratelimit-") {
 			continue
 		}
 		kept := false
