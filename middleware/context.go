@@ -33,6 +33,9 @@ type reqState struct {
 	retries  int
 	attempts int   // attempts the request may make (retry policy)
 	applyErr error // applying the credential failed in Rewrite; the transport returns it
+	// bareHeader is the outbound header before the credential was applied,
+	// kept only for integrations that follow redirects (for hops to another origin).
+	bareHeader http.Header
 }
 
 func stateFrom(ctx context.Context) *reqState {

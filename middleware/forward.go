@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/onbehalf/onbehalf/hosts"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -43,6 +45,10 @@ type ForwarderConfig struct {
 	// can be replayed after a refresh-on-401; larger bodies stream and are not
 	// replayed. Zero means 64 KiB; negative means bodies are never kept.
 	ReplayBytes int64
+	// MaxConcurrent bounds the proxied requests in flight at once (their
+	// bodies included); one more answers 503 UPSTREAM_BUSY at once. Zero means
+	// no bound. (Per-host connection limits are Transport.MaxConnsPerHost.)
+	MaxConcurrent int
 	// Response configures the response modes.
 	Response response.Config
 	// ErrorLog receives the reverse proxy's own diagnostics (never secrets).
@@ -67,6 +73,7 @@ type Forwarder struct {
 	// The upstream chain below the credential: retry → throttle → the
 	// integration's guarded transport.
 	chain http.RoundTripper
+	busy  *semaphore.Weighted // nil: no bound
 }
 
 var _ http.Handler = (*Forwarder)(nil)
@@ -86,7 +93,13 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.MaxConcurrent < 0 {
+		return nil, errors.New("middleware: forwarder: MaxConcurrent must not be negative")
+	}
 	f := &Forwarder{cfg: cfg, responder: rs, base: cfg.Transport}
+	if cfg.MaxConcurrent > 0 {
+		f.busy = semaphore.NewWeighted(int64(cfg.MaxConcurrent))
+	}
 	if cfg.RoundTripper == nil {
 		// Build the default transport now, so that bad settings fail here.
 		if _, err := f.transportFor(nil); err != nil {
@@ -125,6 +138,15 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, f.cfg.MaxRequestBytes)
 		}
+	}
+	if f.busy != nil {
+		if !f.busy.TryAcquire(1) {
+			e := response.New(http.StatusServiceUnavailable, response.CodeUpstreamBusy, "Too many proxied requests in flight; retry shortly.")
+			e.RetryAfter = time.Second
+			fail(w, e)
+			return
+		}
+		defer f.busy.Release(1)
 	}
 	in, _ := IntegrationFromContext(ctx)
 	attempts, timeout, err := f.requestOptions(r.Header, in)
@@ -227,6 +249,11 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	// The credential goes onto the outbound copy, after every header the
 	// client sent was filtered, so nothing it sends can remove or replace it.
 	c, _ := ConnectionFromContext(ctx)
+	if in.cfg.FollowRedirects > 0 {
+		if s := stateFrom(ctx); s != nil {
+			s.bareHeader = out.Header.Clone()
+		}
+	}
 	if err := in.Apply(out.Header, out.URL, c); err != nil {
 		// Rewrite cannot fail: the transport returns the error before
 		// anything is sent.
@@ -251,7 +278,7 @@ func (f *Forwarder) prepareBody(out *http.Request, in *Integration) {
 	if s := stateFrom(out.Context()); s != nil {
 		retries = s.attempts > 1
 	}
-	keep := (in.Grant() != nil || retries) && f.cfg.ReplayBytes > 0 && out.ContentLength > 0 && out.ContentLength <= f.cfg.ReplayBytes
+	keep := (in.Grant() != nil || retries || in.cfg.FollowRedirects > 0) && f.cfg.ReplayBytes > 0 && out.ContentLength > 0 && out.ContentLength <= f.cfg.ReplayBytes
 	if !auto && !keep {
 		return
 	}

@@ -100,6 +100,12 @@ type IntegrationConfig struct {
 	// headers that report them; nil means not described. It is information
 	// for operators and for tuning Retry and Throttle: it changes no request.
 	RateLimits *RateLimitInfo `json:"rateLimits,omitempty"`
+	// FollowRedirects is how many redirects the proxy follows for a request;
+	// zero (the default) follows none and returns the 3xx. Each hop is checked
+	// like a fully-qualified URL (allowlist, scheme, port, no IP literal) and
+	// by the dial guard, and the credential is sent only to the original
+	// target's origin: a hop to another host goes without it. At most 10.
+	FollowRedirects int `json:"followRedirects,omitempty"`
 	// Retry is the integration's retry policy; the zero value retries nothing.
 	Retry RetryConfig `json:"retry,omitzero"`
 	// Throttle turns on per-connection throttling fed by the provider's
@@ -187,6 +193,9 @@ func (in *Integration) compile() error {
 			return fmt.Errorf("allowAddresses: %w", err)
 		}
 		in.addrs = append(in.addrs, p.Masked())
+	}
+	if in.cfg.FollowRedirects < 0 || in.cfg.FollowRedirects > 10 {
+		return errors.New("followRedirects must be 0..10")
 	}
 	if err := in.cfg.Retry.validate(); err != nil {
 		return err

@@ -44,6 +44,7 @@ const (
 	CodeRefreshTimeout      Code = "REFRESH_TIMEOUT"            // 504: the token endpoint did not answer in time
 	CodeStoreUnavailable    Code = "STORE_UNAVAILABLE"          // 503: the token store cannot be reached
 	CodeRateLimited         Code = "RATE_LIMITED"               // 429: the connection used its provider rate limit (throttling)
+	CodeUpstreamBusy        Code = "UPSTREAM_BUSY"              // 503: more proxied requests in flight than MaxConcurrent
 	CodeNotFound            Code = "NOT_FOUND"                  // 404: no such route
 	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"         // 405: route exists, method does not
 	CodeInternal            Code = "INTERNAL"                   // 500: a bug or an unexpected failure
