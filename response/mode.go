@@ -60,6 +60,11 @@ func ModeFromContext(ctx context.Context) (Mode, bool) {
 // Responder.Modify finds it on the way back.
 func SetMode(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(WithMode(r.Context(), ModeOf(r.Header))))
+		if ModeOf(r.Header) == ModeRaw {
+			r = r.WithContext(WithMode(r.Context(), ModeRaw))
+		}
+		// JSON, the default, needs no context value: ModeFromContext's
+		// absence means ModeJSON to Modify.
+		next.ServeHTTP(w, r)
 	})
 }
