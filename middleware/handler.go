@@ -42,6 +42,11 @@ type Config struct {
 	// Route in its request context and does its own authentication, because
 	// the OAuth callback arrives without a user token.
 	Connect http.Handler
+	// MaxHeaderBytes caps the request's header (names and values of every
+	// field); beyond it the answer is 431 REQUEST_HEADERS_TOO_LARGE. Zero
+	// means 64 KiB; negative means no cap here (the http.Server's own
+	// MaxHeaderBytes still applies before the handler runs).
+	MaxHeaderBytes int
 	// Observer receives one Record per request (access logs, metrics,
 	// traces): see LogObserver and the otelobserver module. Nil means none.
 	Observer Observer
@@ -50,10 +55,11 @@ type Config struct {
 // Handler serves every route of the wire contract. Build it with New; it is
 // safe for concurrent use.
 type Handler struct {
-	obs    Observer
-	router *mux.Router
-	auth   *Auth
-	fwd    *Forwarder
+	obs       Observer
+	maxHeader int
+	router    *mux.Router
+	auth      *Auth
+	fwd       *Forwarder
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -136,11 +142,18 @@ func New(cfg Config) (*Handler, error) {
 		r.NotFoundHandler = root.NotFoundHandler
 		r.MethodNotAllowedHandler = root.MethodNotAllowedHandler
 	}
-	return &Handler{obs: cfg.Observer, router: root, auth: auth, fwd: fwd}, nil
+	if cfg.MaxHeaderBytes == 0 {
+		cfg.MaxHeaderBytes = 64 << 10
+	}
+	return &Handler{obs: cfg.Observer, maxHeader: cfg.MaxHeaderBytes, router: root, auth: auth, fwd: fwd}, nil
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.maxHeader > 0 && headerSize(r.Header) > h.maxHeader {
+		response.WriteError(w, response.New(http.StatusRequestHeaderFieldsTooLarge, response.CodeHeadersTooLarge, "The request headers are larger than the configured limit."))
+		return
+	}
 	if h.obs != nil {
 		serveObserved(h.obs, h.router, w, r)
 		return
@@ -173,4 +186,15 @@ func routed(kind RouteKind, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, withContext(r, WithRoute(r.Context(), rt)))
 	})
+}
+
+// headerSize is the size of h as sent: names, values and separators.
+func headerSize(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }

@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/onbehalf/onbehalf/middleware"
@@ -119,5 +120,18 @@ func TestMaxConcurrent(t *testing.T) {
 	close(release)
 	if code := <-done; code != 204 || rec.count.Load() != 1 {
 		t.Fatalf("first request %d, upstream calls %d", code, rec.count.Load())
+	}
+}
+
+// TestMaxHeaderBytes: oversized request headers answer 431 JSON before any stage runs.
+func TestMaxHeaderBytes(t *testing.T) {
+	e := envWith(t, nil, func(c *middleware.Config) { c.MaxHeaderBytes = 2048 })
+	resp := e.Do(t, "GET", e.ProxyURL("custom.tasklab", "tasks"), nil, http.Header{"X-Big": {strings.Repeat("a", 3000)}})
+	if b := errorBody(t, resp); resp.StatusCode != 431 || b.Code != "REQUEST_HEADERS_TOO_LARGE" || e.TaskLab.APICalls() != 0 {
+		t.Fatalf("got %d %+v", resp.StatusCode, b)
+	}
+	resp = e.Do(t, "GET", e.ProxyURL("custom.tasklab", "tasks"), nil, nil)
+	if readBody(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("normal request: %d", resp.StatusCode)
 	}
 }

@@ -35,6 +35,7 @@ const (
 	CodePathInvalid         Code = "PATH_INVALID"               // 400: API path escapes the base path or is malformed
 	CodeBadRequest          Code = "BAD_REQUEST"                // 400: malformed request (headers, body)
 	CodeRequestTooLarge     Code = "REQUEST_TOO_LARGE"          // 413: request body over the configured limit
+	CodeHeadersTooLarge     Code = "REQUEST_HEADERS_TOO_LARGE"  // 431: request headers over the configured limit
 	CodeResponseTooLarge    Code = "RESPONSE_TOO_LARGE"         // 502: JSON-mode upstream body over the cap; use raw mode
 	CodeUseRaw              Code = "USE_RAW_RESPONSE"           // 406: binary upstream body in JSON mode; use raw mode
 	CodeUpstreamUnreachable Code = "UPSTREAM_UNREACHABLE"       // 502: connecting to the provider failed
