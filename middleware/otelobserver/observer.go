@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -234,6 +233,3 @@ func method(m string) string {
 	}
 	return "_OTHER"
 }
-
-// seconds converts d for a histogram in seconds.
-func seconds(d time.Duration) float64 { return d.Seconds() }
