@@ -208,6 +208,7 @@ func newConfigServer(c *fileConfig, log *slog.Logger) (*server, error) {
 		Prefix:    c.Prefix,
 		Projects:  c.Projects,
 		Store:     store,
+		Observer:  &middleware.LogObserver{Logger: log},
 		Refresher: refresher,
 		Auth: middleware.AuthConfig{ClockSkew: seconds(c.ClockSkewSeconds),
 			MaxLifetime: seconds(c.MaxTokenLifetimeSeconds)},

@@ -90,6 +90,7 @@ func newDemo(log *slog.Logger) (*demo, error) {
 		Projects:  projects,
 		Registry:  reg,
 		Store:     store,
+		Observer:  &middleware.LogObserver{Logger: log},
 		Refresher: refresher,
 		Forwarder: middleware.ForwarderConfig{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 		Connect: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
