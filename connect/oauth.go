@@ -44,17 +44,12 @@ func bindingCookie(key string) string { return "onbehalf_connect_" + key[:16] }
 
 // oauthConfig is the x/oauth2 config of an integration with project's redirect URI.
 func (h *Handler) oauthConfig(in *middleware.Integration, project string) *oauth2.Config {
-	a := in.Config().Auth
-	style := oauth2.AuthStyleAutoDetect
-	switch a.AuthStyle {
-	case "header":
-		style = oauth2.AuthStyleInHeader
-	case "params":
-		style = oauth2.AuthStyleInParams
+	c := in.OAuth2Config()
+	if c == nil {
+		c = &oauth2.Config{}
 	}
-	return &oauth2.Config{ClientID: a.ClientID, ClientSecret: a.ClientSecret, Scopes: a.Scopes,
-		RedirectURL: h.RedirectURI(project),
-		Endpoint:    oauth2.Endpoint{AuthURL: a.AuthURL, TokenURL: a.TokenURL, AuthStyle: style}}
+	c.RedirectURL = h.RedirectURI(project)
+	return c
 }
 
 type startRequest struct {

@@ -124,6 +124,7 @@ type Integration struct {
 	policy     *hosts.Policy
 	headers    []headerTemplate
 	grant      tokens.Grant
+	oauth      *oauth2.Config // OAuth2 types only
 	addrs      []netip.Prefix
 }
 
@@ -288,11 +289,12 @@ func (in *Integration) compileAuth() error {
 		default:
 			return errors.New(`auth.authStyle must be "header", "params" or ""`)
 		}
+		in.oauth = &oauth2.Config{
+			ClientID: a.ClientID, ClientSecret: a.ClientSecret, Scopes: a.Scopes,
+			Endpoint: oauth2.Endpoint{AuthURL: a.AuthURL, TokenURL: a.TokenURL, AuthStyle: style},
+		}
 		if a.Type == AuthOAuth2 {
-			in.grant = tokens.RefreshTokenGrant{Config: &oauth2.Config{
-				ClientID: a.ClientID, ClientSecret: a.ClientSecret, Scopes: a.Scopes,
-				Endpoint: oauth2.Endpoint{AuthURL: a.AuthURL, TokenURL: a.TokenURL, AuthStyle: style},
-			}}
+			in.grant = tokens.RefreshTokenGrant{Config: in.oauth}
 		} else {
 			in.grant = tokens.ClientCredentialsGrant{Config: &clientcredentials.Config{
 				ClientID: a.ClientID, ClientSecret: a.ClientSecret, Scopes: a.Scopes,
@@ -337,6 +339,18 @@ func (in *Integration) AuthType() AuthType { return in.cfg.Auth.Type }
 // Grant returns the OAuth2 grant that refreshes connections of this
 // integration, nil for schemes that need none.
 func (in *Integration) Grant() tokens.Grant { return in.grant }
+
+// OAuth2Config returns a copy of the integration's x/oauth2 configuration
+// (client, endpoints, scopes, token-endpoint auth style), nil for schemes
+// other than OAuth2. Package connect sets its RedirectURL on the copy.
+func (in *Integration) OAuth2Config() *oauth2.Config {
+	if in.oauth == nil {
+		return nil
+	}
+	c := *in.oauth
+	c.Scopes = append([]string(nil), in.oauth.Scopes...)
+	return &c
+}
 
 // Policy returns the target policy for fully-qualified URLs.
 func (in *Integration) Policy() *hosts.Policy { return in.policy }
