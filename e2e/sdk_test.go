@@ -32,7 +32,7 @@ import (
 )
 
 // TaskLabID is the id of the TaskLab custom integration in onbehalftest.
-const TaskLabID = "11111111-2222-4333-8444-555555555555"
+const TaskLabID = onbehalftest.TaskLabID
 
 // scenario is one paragon.request(integration, path, options) call.
 type scenario struct {

@@ -4,6 +4,12 @@
 // endpoint), and NewEnv, which wires a handler over an in-memory store with one
 // connected user on httptest servers.
 //
+// It also holds scenarios to run against your own stores and mounts:
+// RunReplicaRefresh (several replicas over one store refresh an expired
+// token exactly once), RunStoreOutage (with TCPForwarder, the proxy answers
+// 503 while the store is away and recovers) and RunWireRows (the WIRE.md
+// rows through a handler mounted under a prefix).
+//
 //	func TestMyFeature(t *testing.T) {
 //		e := onbehalftest.NewEnv(t)
 //		resp := e.Do(t, "GET", e.ProxyURL("custom.tasklab", "tasks"), nil, nil)

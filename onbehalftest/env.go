@@ -2,6 +2,7 @@ package onbehalftest
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -44,6 +45,10 @@ type EnvOptions struct {
 	AccessTTL time.Duration
 }
 
+// TaskLabID is the id of the custom integration TaskLabIntegration returns,
+// reachable as custom/{TaskLabID} as well as custom.tasklab.
+const TaskLabID = "11111111-2222-4333-8444-555555555555"
+
 // TaskLabIntegration returns the integration config of TaskLab served at
 // base ("http://localhost:PORT/api"), reachable as custom.tasklab, with its
 // authorization and token endpoints and scopes, and permission to reach
@@ -52,7 +57,7 @@ func TaskLabIntegration(base, clientID, clientSecret string) middleware.Integrat
 	u, _ := url.Parse(base)
 	port, _ := strconv.Atoi(u.Port())
 	return middleware.IntegrationConfig{
-		Type: "custom", ID: "11111111-2222-4333-8444-555555555555", Slug: "tasklab", Name: "TaskLab",
+		Type: "custom", ID: TaskLabID, Slug: "tasklab", Name: "TaskLab",
 		BaseURL:        base,
 		AllowedSchemes: []string{"http"},
 		AllowedPorts:   []int{port},
@@ -150,6 +155,29 @@ func (e *Env) Do(t testing.TB, method, target string, body *string, header http.
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// Get sends GET target with the env user's token and returns the status and
+// body. It does not follow redirects: a 3xx is returned as it is, so a test
+// sees a router that sends the client elsewhere.
+func (e *Env) Get(t testing.TB, target string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.Token())
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
 	"github.com/onbehalf/onbehalf/tokens/pgstore"
 	"github.com/onbehalf/onbehalf/tokens/storetest"
@@ -208,7 +209,7 @@ func TestUnreachable(t *testing.T) {
 // The store's own Timeout bounds a statement even when the caller's context
 // has no deadline: a server that accepts but never answers is unavailable.
 func TestTimeoutOnSilentServer(t *testing.T) {
-	f := newForwarder(t, "") // accepts connections and never answers
+	f := onbehalftest.NewTCPForwarder(t, "") // accepts connections and never answers
 	pool, err := pgxpool.New(context.Background(), "postgres://postgres@"+f.Addr()+"/test?sslmode=disable")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
 	"github.com/onbehalf/onbehalf/tokens/redisstore"
 	"github.com/onbehalf/onbehalf/tokens/storetest"
@@ -201,7 +202,7 @@ func TestUnreachable(t *testing.T) {
 // The store's own Timeout bounds a round trip even when the caller's context
 // has no deadline: a Redis that accepts but never answers is unavailable.
 func TestTimeoutOnSilentServer(t *testing.T) {
-	f := newForwarder(t, "") // accepts connections and never answers
+	f := onbehalftest.NewTCPForwarder(t, "") // accepts connections and never answers
 	rdb := redis.NewClient(&redis.Options{Addr: f.Addr(), MaxRetries: -1, ReadTimeout: -1, WriteTimeout: -1, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	s, err := redisstore.New(redisstore.Config{Client: rdb, Timeout: 300 * time.Millisecond})
