@@ -113,7 +113,7 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 	a := &Auth{projects: map[string]*authProject{}, skew: cfg.ClockSkew, maxLife: cfg.MaxLifetime,
 		maxBytes: cfg.MaxTokenBytes, now: cfg.Now, cancel: cancel}
 	if cfg.CacheSize > 0 {
-		a.cache = &verifiedCache{max: cfg.CacheSize, m: map[verifiedKey]verifiedEntry{}}
+		a.cache = &verifiedCache{max: cfg.CacheSize, m: map[verifiedKey]Principal{}}
 	}
 	var cache *jwk.Cache
 	for _, p := range cfg.Projects {
@@ -166,7 +166,7 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 			response.WriteError(w, err)
 			return
 		}
-		p, _, err := a.verify(r.Context(), project, token)
+		p, err := a.verify(r.Context(), project, token)
 		if err != nil {
 			response.WriteError(w, err)
 			return
@@ -201,40 +201,36 @@ func bearer(h http.Header) (string, error) {
 // The principal's Permissions may be shared with other callers: do not
 // modify it.
 func (a *Auth) Verify(ctx context.Context, project, token string) (Principal, error) {
-	p, _, err := a.verify(ctx, project, token)
-	return p, err
+	return a.verify(ctx, project, token)
 }
 
-// verify is Verify that also returns the principal as an interface value,
-// boxed once per cached token, for the request context.
-func (a *Auth) verify(ctx context.Context, project, token string) (Principal, any, error) {
+// verify is Verify, through the cache of verified tokens.
+func (a *Auth) verify(ctx context.Context, project, token string) (Principal, error) {
 	ap := a.projects[project]
 	if ap == nil {
-		return Principal{}, nil, response.New(http.StatusNotFound, response.CodeProjectNotFound, "Unknown project.")
+		return Principal{}, response.New(http.StatusNotFound, response.CodeProjectNotFound, "Unknown project.")
 	}
 	if len(token) > a.maxBytes {
-		return Principal{}, nil, response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "User token too large.")
+		return Principal{}, response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "User token too large.")
 	}
 	if a.cache == nil {
-		p, err := a.parse(ctx, ap, token)
-		return p, p, err
+		return a.parse(ctx, ap, token)
 	}
 	// The token is hashed in place (sha256 only reads it): no copy of it.
 	k := verifiedKey{project: ap, sum: sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))}
 	gen := a.keyGen.Load()
 	now := a.now()
-	if e, ok := a.cache.get(k, gen, now); ok {
-		return e.p, e.boxed, nil
+	if p, ok := a.cache.get(k, gen, now); ok {
+		return p, nil
 	}
 	p, err := a.parse(ctx, ap, token)
 	if err != nil {
-		return p, nil, err
+		return p, err
 	}
-	e := verifiedEntry{p: p, boxed: p}
 	// gen was read before verifying: if the keys changed meanwhile, the
 	// entry is stale at once and never served.
-	a.cache.put(k, e, gen, now)
-	return p, e.boxed, nil
+	a.cache.put(k, p, gen, now)
+	return p, nil
 }
 
 // parse parses and checks a token in full.
@@ -276,14 +272,9 @@ func (a *Auth) parse(ctx context.Context, ap *authProject, token string) (Princi
 // when full, expired and stale entries go first, then arbitrary ones.
 type verifiedCache struct {
 	mu  sync.RWMutex
-	m   map[verifiedKey]verifiedEntry
+	m   map[verifiedKey]Principal
 	gen uint64 // the key generation the entries were verified under
 	max int
-}
-
-type verifiedEntry struct {
-	p     Principal
-	boxed any // p as an interface value, shared by every request context
 }
 
 // verifiedKey names a token for one project: a token verified for project A
@@ -295,18 +286,18 @@ type verifiedKey struct {
 
 // get returns the principal cached for k, if it was verified under key
 // generation gen and its token has not reached exp at now.
-func (c *verifiedCache) get(k verifiedKey, gen uint64, now time.Time) (verifiedEntry, bool) {
+func (c *verifiedCache) get(k verifiedKey, gen uint64, now time.Time) (Principal, bool) {
 	c.mu.RLock()
-	e, ok := c.m[k]
+	p, ok := c.m[k]
 	fresh := c.gen == gen
 	c.mu.RUnlock()
-	if !ok || !fresh || !now.Before(e.p.ExpiresAt) {
-		return verifiedEntry{}, false
+	if !ok || !fresh || !now.Before(p.ExpiresAt) {
+		return Principal{}, false
 	}
-	return e, true
+	return p, true
 }
 
-func (c *verifiedCache) put(k verifiedKey, e verifiedEntry, gen uint64, now time.Time) {
+func (c *verifiedCache) put(k verifiedKey, p Principal, gen uint64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -318,7 +309,7 @@ func (c *verifiedCache) put(k verifiedKey, e verifiedEntry, gen uint64, now time
 	}
 	if len(c.m) >= c.max {
 		for ek, ep := range c.m {
-			if !now.Before(ep.p.ExpiresAt) {
+			if !now.Before(ep.ExpiresAt) {
 				delete(c.m, ek)
 			}
 		}
@@ -330,7 +321,7 @@ func (c *verifiedCache) put(k verifiedKey, e verifiedEntry, gen uint64, now time
 			delete(c.m, ek)
 		}
 	}
-	c.m[k] = e
+	c.m[k] = p
 }
 
 func (c *verifiedCache) len() int {
