@@ -1,4 +1,6 @@
-// Package echoadapter mounts the onbehalf handler in an Echo (v4) application.
+// Package echoadapter mounts the onbehalf handler in an Echo (v5) application.
+// (Echo v4 has advisories without a fix, GO-2026-6872 and GO-2026-6875, so the
+// adapter targets v5, where they are fixed.)
 //
 //	h, err := middleware.New(cfg) // github.com/onbehalf/onbehalf/middleware
 //	if err != nil { ... }

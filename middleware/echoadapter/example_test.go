@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/middleware/echoadapter"

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 )
 
 // Mount serves h for every method on every path below g's prefix. h sees
@@ -20,7 +20,7 @@ func Mount(g *echo.Group, h http.Handler) {
 // passed unchanged. The response goes straight to the client: Handler
 // returns nil, and Echo's error handler never writes over it.
 func Handler(h http.Handler) echo.HandlerFunc {
-	return func(c echo.Context) error {
+	return func(c *echo.Context) error {
 		r := c.Request()
 		if route := c.Path(); strings.HasSuffix(route, "/*") {
 			segments := strings.Count(strings.TrimSuffix(route, "/*"), "/")

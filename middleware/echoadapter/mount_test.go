@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v5"
 
 	"github.com/onbehalf/onbehalf/middleware/echoadapter"
 	"github.com/onbehalf/onbehalf/onbehalftest"
@@ -32,8 +32,7 @@ func TestMount(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			env := onbehalftest.NewEnv(t)
 			e := echo.New()
-			e.HideBanner = true
-			e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+			e.GET("/healthz", func(c *echo.Context) error { return c.String(http.StatusOK, "ok") })
 			m.build(e, env.Handler)
 			srv := httptest.NewServer(e)
 			t.Cleanup(srv.Close)
