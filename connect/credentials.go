@@ -23,12 +23,7 @@ const maxSecretLen = 4096
 // user name and password for api_key and basic integrations, checked by
 // Config.Validate and saved.
 func (h *Handler) credentials(w http.ResponseWriter, r *http.Request, rt route) {
-	p, err := h.principal(r, rt)
-	if err != nil {
-		response.WriteError(w, err)
-		return
-	}
-	in, err := h.integration(r.Context(), rt.project, rt.integration)
+	p, in, err := h.userIntegration(r, rt)
 	if err != nil {
 		response.WriteError(w, err)
 		return

@@ -21,12 +21,7 @@ import (
 // default one). Revocation is best effort: a provider that fails is logged and
 // the connection is deleted anyway, so the user is never stuck connected.
 func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request, rt route) {
-	p, err := h.principal(r, rt)
-	if err != nil {
-		response.WriteError(w, err)
-		return
-	}
-	in, err := h.integration(r.Context(), rt.project, rt.integration)
+	p, in, err := h.userIntegration(r, rt)
 	if err != nil {
 		response.WriteError(w, err)
 		return

@@ -258,6 +258,17 @@ func (h *Handler) principal(r *http.Request, rt route) (middleware.Principal, er
 }
 
 // integration looks the route's integration up by name, then by custom id.
+// userIntegration verifies the user token and finds the route's integration:
+// the common start of every authenticated connect route.
+func (h *Handler) userIntegration(r *http.Request, rt route) (middleware.Principal, *middleware.Integration, error) {
+	p, err := h.principal(r, rt)
+	if err != nil {
+		return p, nil, err
+	}
+	in, err := h.integration(r.Context(), rt.project, rt.integration)
+	return p, in, err
+}
+
 func (h *Handler) integration(ctx context.Context, project, ref string) (*middleware.Integration, error) {
 	in, err := h.reg.Lookup(ctx, project, middleware.IntegrationRef{Name: ref})
 	if errors.Is(err, middleware.ErrIntegrationNotFound) && !strings.Contains(ref, ".") {

@@ -60,12 +60,7 @@ type startRequest struct {
 // start serves POST connect/{integration}/start: it records the state and
 // answers the provider's authorization URL.
 func (h *Handler) start(w http.ResponseWriter, r *http.Request, rt route) {
-	p, err := h.principal(r, rt)
-	if err != nil {
-		response.WriteError(w, err)
-		return
-	}
-	in, err := h.integration(r.Context(), rt.project, rt.integration)
+	p, in, err := h.userIntegration(r, rt)
 	if err != nil {
 		response.WriteError(w, err)
 		return
