@@ -122,16 +122,19 @@ func New(cfg Config) (*Handler, error) {
 		r = root.PathPrefix(cfg.Prefix).Subrouter()
 	}
 	sdk := "/projects/{project}/sdk"
+	// The proxy routes come first: they are the hot path, and mux tries
+	// routes in order. custom/{id} precedes {integration}, which would match
+	// "custom" too.
+	r.Handle(sdk+"/proxy/custom/{id}/{path:.*}", routed(RouteProxy, proxy))
+	r.Handle(sdk+"/proxy/custom/{id}", routed(RouteProxy, proxy))
+	r.Handle(sdk+"/proxy/{integration}/{path:.*}", routed(RouteProxy, proxy))
+	r.Handle(sdk+"/proxy/{integration}", routed(RouteProxy, proxy))
 	r.Handle(sdk+"/me", routed(RouteMe, auth.Handler(http.HandlerFunc(boot.Me)))).Methods(http.MethodGet, http.MethodPatch)
 	r.Handle(sdk+"/integrations", routed(RouteIntegrations, auth.Handler(http.HandlerFunc(boot.Integrations)))).Methods(http.MethodGet)
 	if cfg.Connect != nil {
 		r.PathPrefix(sdk + "/connect").Handler(routed(RouteConnect, cfg.Connect))
 		r.Handle(sdk+"/portal", routed(RouteConnect, cfg.Connect))
 	}
-	r.Handle(sdk+"/proxy/custom/{id}", routed(RouteProxy, proxy))
-	r.Handle(sdk+"/proxy/custom/{id}/{path:.*}", routed(RouteProxy, proxy))
-	r.Handle(sdk+"/proxy/{integration}", routed(RouteProxy, proxy))
-	r.Handle(sdk+"/proxy/{integration}/{path:.*}", routed(RouteProxy, proxy))
 	root.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		response.WriteError(w, response.New(http.StatusNotFound, response.CodeNotFound, "No such route."))
 	})
