@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// ErrNotHeld is returned by Lease.Release (and Extend) when the lease is no
+// ErrNotHeld is returned by Lease.Release (and by the Extend methods some leases
+// offer, such as redisstore's and pgstore's) when the lease is no
 // longer held by its holder: it expired and someone else may hold it now.
 var ErrNotHeld = errors.New("tokens: lease not held")
 
