@@ -2,10 +2,11 @@ package ginadapter
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/onbehalf/onbehalf/middleware"
 )
 
 // Mount serves h for every method of RouterGroup.Any on every path below
@@ -25,41 +26,9 @@ func Handler(h http.Handler) gin.HandlerFunc {
 		r := c.Request
 		route := c.FullPath()
 		if i := strings.LastIndex(route, "/*"); i >= 0 {
-			r = stripSegments(r, strings.Count(route[:i], "/"))
+			r = middleware.StripPathSegments(r, strings.Count(route[:i], "/"))
 		}
 		h.ServeHTTP(c.Writer, r)
 		c.Abort()
 	}
-}
-
-// stripSegments returns a shallow copy of r whose URL path lacks its first n
-// segments, cut on the escaped path so that encoded bytes ("%2F", "%20")
-// after them stay as sent. The inbound request is not modified.
-func stripSegments(r *http.Request, n int) *http.Request {
-	if n == 0 {
-		return r
-	}
-	rest := r.URL.EscapedPath()
-	for range n {
-		i := strings.IndexByte(rest[min(1, len(rest)):], '/')
-		if i < 0 {
-			rest = ""
-			break
-		}
-		rest = rest[1+i:]
-	}
-	if rest == "" {
-		rest = "/"
-	}
-	path, err := url.PathUnescape(rest)
-	if err != nil {
-		path = rest // the handler refuses the malformed escape itself
-	}
-	r2 := new(http.Request)
-	*r2 = *r
-	r2.URL = new(url.URL)
-	*r2.URL = *r.URL
-	r2.URL.Path = path
-	r2.URL.RawPath = rest
-	return r2
 }
