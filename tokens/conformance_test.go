@@ -65,3 +65,8 @@ func TestMemoryLockerSharedConformance(t *testing.T) {
 	l := tokens.NewMemoryLocker()
 	storetest.RunLocker(t, func(*testing.T) tokens.Locker { return l })
 }
+
+func TestMemoryLockerDeadHolder(t *testing.T) {
+	l := tokens.NewMemoryLocker()
+	storetest.RunDeadHolder(t, l, l)
+}

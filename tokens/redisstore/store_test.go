@@ -109,31 +109,7 @@ func TestDeadHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const ttl = 400 * time.Millisecond
-	key := "onbehalf:refresh:p/u/custom.tasklab/c1"
-	start := time.Now()
-	if _, err := dead.Lock(context.Background(), key, ttl); err != nil {
-		t.Fatal(err)
-	}
-	// While the dead holder's lease runs, the other replica waits.
-	ctx, cancel := context.WithTimeout(context.Background(), ttl/4)
-	_, err = other.Lock(ctx, key, time.Second)
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Lock during the dead holder's lease: %v, want DeadlineExceeded", err)
-	}
-	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	lease, err := other.Lock(ctx, key, time.Second)
-	if err != nil {
-		t.Fatalf("Lock after the dead holder's lease: %v", err)
-	}
-	if waited := time.Since(start); waited < ttl-50*time.Millisecond || waited > ttl+time.Second {
-		t.Fatalf("acquired after %v; want about the lease ttl %v", waited, ttl)
-	}
-	if err := lease.Release(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	storetest.RunDeadHolder(t, dead, other)
 }
 
 func TestLeaseExtend(t *testing.T) {

@@ -174,3 +174,37 @@ func testReleaseTwice(t *testing.T, l tokens.Locker) {
 		t.Fatal("a second Release freed another holder's lease")
 	}
 }
+
+// RunDeadHolder checks the crash side of the Locker contract across two
+// replicas: dead takes a lease and never releases it (a holder that died
+// mid-refresh); other, a second Locker over the same backend (its own client
+// or pool), waits while the lease runs and acquires the key once it expires,
+// about ttl later. For an in-process Locker, pass the same one twice.
+func RunDeadHolder(t *testing.T, dead, other tokens.Locker) {
+	t.Helper()
+	const ttl = 400 * time.Millisecond
+	key := lockKey(t, "dead-holder")
+	start := time.Now()
+	if _, err := dead.Lock(context.Background(), key, ttl); err != nil {
+		t.Fatal(err)
+	}
+	// While the dead holder's lease runs, the other replica waits.
+	ctx, cancel := context.WithTimeout(context.Background(), ttl/4)
+	_, err := other.Lock(ctx, key, time.Second)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock during the dead holder's lease: %v, want DeadlineExceeded", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lease, err := other.Lock(ctx, key, time.Second)
+	if err != nil {
+		t.Fatalf("Lock after the dead holder's lease: %v", err)
+	}
+	if waited := time.Since(start); waited < ttl-50*time.Millisecond || waited > ttl+time.Second {
+		t.Fatalf("acquired after %v; want about the lease ttl %v", waited, ttl)
+	}
+	if err := lease.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
