@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -53,6 +54,12 @@ type benchSetup struct {
 }
 
 func newBenchSetup(b *testing.B) *benchSetup {
+	return newBenchSetupWith(b, nil)
+}
+
+// newBenchSetupWith builds the setup; a non-nil rt replaces the upstream
+// transport of both the chain and the bare proxy.
+func newBenchSetupWith(b *testing.B, rt http.RoundTripper) *benchSetup {
 	b.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -77,7 +84,8 @@ func newBenchSetup(b *testing.B) *benchSetup {
 	h, err := middleware.New(middleware.Config{
 		Projects: []middleware.ProjectConfig{{ID: s.project, Keys: []middleware.KeyConfig{signer.KeyConfig()},
 			Integrations: []middleware.IntegrationConfig{in}}},
-		Store: store,
+		Store:     store,
+		Forwarder: middleware.ForwarderConfig{RoundTripper: rt},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -89,6 +97,9 @@ func newBenchSetup(b *testing.B) *benchSetup {
 		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
 		Transport:  benchTransport(),
 		BufferPool: benchPool{},
+	}
+	if rt != nil {
+		s.bare.(*httputil.ReverseProxy).Transport = rt
 	}
 	return s
 }
@@ -203,4 +214,71 @@ func BenchmarkChainJSON(b *testing.B) {
 func BenchmarkChainRaw(b *testing.B) {
 	s := newBenchSetup(b)
 	runBench(b, s.chain, s.chainRequest(true), len(benchJSON))
+}
+
+// memUpstream answers every request with benchJSON without a socket, so the
+// Overhead benchmarks measure the handlers' own work only.
+type memUpstream struct{}
+
+func (memUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	return &http.Response{
+		StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(benchJSON))},
+			"X-Request-Id": {"req-1"}, "Date": {"Sun, 29 Nov 2026 12:00:00 GMT"}},
+		ContentLength: int64(len(benchJSON)),
+		Body:          io.NopCloser(bytes.NewReader(benchJSON)),
+		Request:       r,
+	}, nil
+}
+
+func newOverheadSetup(b *testing.B) *benchSetup {
+	s := newBenchSetupWith(b, memUpstream{})
+	return s
+}
+
+// runServed is runBench with a fresh cancelable context per request, as
+// net/http's server gives each request.
+func runServed(b *testing.B, h http.Handler, newReq func() *http.Request, wantBytes int) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: http.Header{}}
+		r0 := newReq()
+		for pb.Next() {
+			w.reset()
+			ctx, cancel := context.WithCancel(context.Background())
+			h.ServeHTTP(w, r0.WithContext(ctx))
+			cancel()
+			if w.code != http.StatusOK || w.n != wantBytes {
+				b.Errorf("got status %d and %d bytes, want 200 and %d", w.code, w.n, wantBytes)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkOverheadBare, BenchmarkOverheadJSON and BenchmarkOverheadRaw put
+// the bare proxy and the chain in front of an in-memory upstream: the
+// difference is the chain's own CPU and allocations per request.
+func BenchmarkOverheadBare(b *testing.B) {
+	s := newOverheadSetup(b)
+	runServed(b, s.bare, func() *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/records?limit=20", nil)
+		r.Header.Set("Authorization", "Bearer "+s.token)
+		r.Header.Set("Accept", "application/json")
+		return r
+	}, len(benchJSON))
+}
+
+func BenchmarkOverheadJSON(b *testing.B) {
+	s := newOverheadSetup(b)
+	runServed(b, s.chain, s.chainRequest(false), len(benchJSON)+len(`{"output":}`))
+}
+
+func BenchmarkOverheadRaw(b *testing.B) {
+	s := newOverheadSetup(b)
+	runServed(b, s.chain, s.chainRequest(true), len(benchJSON))
 }

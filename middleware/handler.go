@@ -57,7 +57,10 @@ type Config struct {
 type Handler struct {
 	obs       Observer
 	maxHeader int
+	prefix    string
 	router    *mux.Router
+	proxy     http.Handler // the proxy chain, from Auth to the Forwarder
+	dispatch  http.Handler // h.serve, as a value made once
 	auth      *Auth
 	fwd       *Forwarder
 }
@@ -148,7 +151,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxHeaderBytes == 0 {
 		cfg.MaxHeaderBytes = 64 << 10
 	}
-	return &Handler{obs: cfg.Observer, maxHeader: cfg.MaxHeaderBytes, router: root, auth: auth, fwd: fwd}, nil
+	h := &Handler{obs: cfg.Observer, maxHeader: cfg.MaxHeaderBytes, prefix: cfg.Prefix, router: root, proxy: proxy, auth: auth, fwd: fwd}
+	h.dispatch = http.HandlerFunc(h.serve)
+	return h, nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -158,10 +163,60 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.obs != nil {
-		serveObserved(h.obs, h.router, w, r)
+		serveObserved(h.obs, h.dispatch, w, r)
+		return
+	}
+	h.serve(w, r)
+}
+
+// serve routes the request. Proxy calls, the hot path, are matched by
+// matchProxy without the router's regular expressions and request copies;
+// everything else (and any path matchProxy does not take) goes to the
+// router, whose proxy routes accept exactly the same paths.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	if rt, ok := matchProxy(h.prefix, r.URL.EscapedPath()); ok {
+		serveRoute(w, r, rt, h.proxy)
 		return
 	}
 	h.router.ServeHTTP(w, r)
+}
+
+// matchProxy parses the proxy routes of the wire contract from the escaped
+// path, as the router's four proxy routes would:
+//
+//	{prefix}/projects/{project}/sdk/proxy/custom/{id}/{path:.*}
+//	{prefix}/projects/{project}/sdk/proxy/custom/{id}
+//	{prefix}/projects/{project}/sdk/proxy/{integration}/{path:.*}
+//	{prefix}/projects/{project}/sdk/proxy/{integration}
+//
+// where a {name} is one or more bytes other than "/". The variables are
+// still percent-encoded. TestMatchProxyAgreesWithRouter and FuzzMatchProxy
+// hold it to the router's answers.
+func matchProxy(prefix, p string) (Route, bool) {
+	p, ok := strings.CutPrefix(p, prefix)
+	if !ok {
+		return Route{}, false
+	}
+	if p, ok = strings.CutPrefix(p, "/projects/"); !ok {
+		return Route{}, false
+	}
+	project, p, _ := strings.Cut(p, "/")
+	if project == "" {
+		return Route{}, false
+	}
+	if p, ok = strings.CutPrefix(p, "sdk/proxy/"); !ok {
+		return Route{}, false
+	}
+	if rest, ok := strings.CutPrefix(p, "custom/"); ok {
+		if id, apiPath, _ := strings.Cut(rest, "/"); id != "" {
+			return Route{Kind: RouteProxy, Project: project, CustomID: id, APIPath: apiPath}, true
+		}
+	}
+	integration, apiPath, _ := strings.Cut(p, "/")
+	if integration == "" {
+		return Route{}, false
+	}
+	return Route{Kind: RouteProxy, Project: project, Integration: integration, APIPath: apiPath}, true
 }
 
 // Close releases background work (JWKS refreshes) and idle upstream connections.
@@ -176,20 +231,28 @@ func (h *Handler) Close() {
 func routed(kind RouteKind, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := mux.Vars(r)
-		rt := Route{Kind: kind, APIPath: v["path"]}
-		var err error
-		if rt.Project, err = url.PathUnescape(v["project"]); err == nil {
-			if rt.Integration, err = url.PathUnescape(v["integration"]); err == nil {
-				rt.CustomID, err = url.PathUnescape(v["id"])
-			}
-		}
-		if err != nil || strings.ContainsAny(rt.Project+rt.Integration+rt.CustomID, "/\\\x00") {
-			response.WriteError(w, response.New(http.StatusBadRequest, response.CodeBadRequest, "Malformed route."))
-			return
-		}
-		next.ServeHTTP(w, withContext(r, WithRoute(r.Context(), rt)))
+		serveRoute(w, r, Route{Kind: kind, Project: v["project"], Integration: v["integration"], CustomID: v["id"], APIPath: v["path"]}, next)
 	})
 }
+
+// serveRoute decodes the project, integration and custom id of a route
+// matched on the escaped path (the API path is kept as sent), refuses names
+// that decode to a separator or NUL, and serves next with the route stored.
+func serveRoute(w http.ResponseWriter, r *http.Request, rt Route, next http.Handler) {
+	var err error
+	if rt.Project, err = url.PathUnescape(rt.Project); err == nil {
+		if rt.Integration, err = url.PathUnescape(rt.Integration); err == nil {
+			rt.CustomID, err = url.PathUnescape(rt.CustomID)
+		}
+	}
+	if err != nil || badName(rt.Project) || badName(rt.Integration) || badName(rt.CustomID) {
+		response.WriteError(w, response.New(http.StatusBadRequest, response.CodeBadRequest, "Malformed route."))
+		return
+	}
+	next.ServeHTTP(w, withContext(r, WithRoute(r.Context(), rt)))
+}
+
+func badName(s string) bool { return strings.ContainsAny(s, "/\\\x00") }
 
 // headerSize is the size of h as sent: names, values and separators.
 func headerSize(h http.Header) int {
