@@ -49,6 +49,7 @@ func main() {
 		largeBytes  = flag.Int64("large-bytes", 1<<30, "size of each large transfer")
 		cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of the measured runs")
 		memprofile  = flag.String("memprofile", "", "write an allocation profile at the end")
+		bareHeaders = flag.String("bare-headers", "same", `request headers of (a) and (b): "same" as (c) and (d) (the user token in Authorization, forwarded as is), or "plain" (Accept only)`)
 	)
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -101,7 +102,20 @@ func main() {
 		}
 		return hs
 	}
-	plain := []http.Header{{"Accept": {"application/json"}}}
+	// The client sends (a) and (b) the same request as (c) and (d): the user
+	// token in Authorization (which the bare proxy forwards as is) and, for
+	// the file, the raw-mode header. The proxies then differ only in what
+	// they do with it.
+	plain := userHeaders(false)
+	plainFile := userHeaders(true)
+	switch *bareHeaders {
+	case "same":
+	case "plain":
+		plain = []http.Header{{"Accept": {"application/json"}}}
+		plainFile = plain
+	default:
+		log.Fatalf("-bare-headers: want same or plain, not %q", *bareHeaders)
+	}
 
 	if *large {
 		runLarge(client, upBase, bareBase, chainBase, e, userHeaders, *largeBytes)
@@ -114,8 +128,8 @@ func main() {
 		"b":      {key: "b", label: "(b) bare ReverseProxy, JSON", url: bareBase + "/api/records?limit=20", header: plain, want: records},
 		"c":      {key: "c", label: "(c) onbehalf JSON mode", url: chainBase + e.proxyPath("records?limit=20"), header: userHeaders(false), want: envelope},
 		"d":      {key: "d", label: "(d) onbehalf raw mode, JSON body", url: chainBase + e.proxyPath("records?limit=20"), header: userHeaders(true), want: records},
-		"a-file": {key: "a-file", label: "(a) upstream direct, file", url: upBase + "/api/files/report.bin", header: plain, want: file},
-		"b-file": {key: "b-file", label: "(b) bare ReverseProxy, file", url: bareBase + "/api/files/report.bin", header: plain, want: file},
+		"a-file": {key: "a-file", label: "(a) upstream direct, file", url: upBase + "/api/files/report.bin", header: plainFile, want: file},
+		"b-file": {key: "b-file", label: "(b) bare ReverseProxy, file", url: bareBase + "/api/files/report.bin", header: plainFile, want: file},
 		"d-file": {key: "d-file", label: "(d) onbehalf raw mode, file", url: chainBase + e.proxyPath("files/report.bin"), header: userHeaders(true), want: file},
 	}
 	var order []*benchCase

@@ -190,7 +190,7 @@ func bearer(h http.Header) (string, error) {
 	if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" {
 		return "", response.New(http.StatusUnauthorized, response.CodeTokenMissing, "Missing user token: send Authorization: Bearer <token>.")
 	}
-	if strings.ContainsAny(tok, " ,") {
+	if strings.IndexByte(tok, ' ') >= 0 || strings.IndexByte(tok, ',') >= 0 {
 		return "", response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "Malformed user token.")
 	}
 	return tok, nil

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
@@ -13,12 +14,16 @@ import (
 // through a typed accessor. Later stages read; none reaches back. The state is
 // one value per request (created by the Handler, or by the first With* call
 // when a stage is used alone), so a stage adds what it learned without copying
-// the request.
+// the request. The state is itself the context that carries it: it wraps the
+// request's context and answers the state key, one allocation in all.
 
 type stateKey struct{}
 
-// reqState is what the stages learned about one request.
+// reqState is what the stages learned about one request. It is a
+// context.Context: the one it was made from, plus Value(stateKey{}) = itself.
 type reqState struct {
+	context.Context
+
 	route        Route
 	hasRoute     bool
 	principal    Principal
@@ -36,6 +41,24 @@ type reqState struct {
 	// bareHeader is the outbound header before the credential was applied,
 	// kept only for integrations that follow redirects (for hops to another origin).
 	bareHeader http.Header
+	// deadline reports that the Handler applied the Forwarder's deadline
+	// when the request came in, so the Forwarder does not add another.
+	deadline bool
+	// mode is the response mode, written by response.SetMode through the
+	// response.ModeSlot key.
+	mode response.Mode
+}
+
+// Value answers the state key with the state, and any other key from the
+// context the state wraps.
+func (s *reqState) Value(key any) any {
+	switch key.(type) {
+	case stateKey:
+		return s
+	case response.ModeSlot:
+		return &s.mode
+	}
+	return s.Context.Value(key)
 }
 
 func stateFrom(ctx context.Context) *reqState {
@@ -48,8 +71,8 @@ func ensureState(ctx context.Context) (context.Context, *reqState) {
 	if s := stateFrom(ctx); s != nil {
 		return ctx, s
 	}
-	s := &reqState{}
-	return context.WithValue(ctx, stateKey{}, s), s
+	s := &reqState{Context: ctx}
+	return s, s
 }
 
 // withContext is r.WithContext, without the copy when ctx is r's own.

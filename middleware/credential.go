@@ -258,7 +258,7 @@ func redirectTarget(cur *url.URL, loc string, in *Integration, c *tokens.Connect
 		return nil, errors.Join(hosts.ErrBadURL, errors.New("redirect Location is not a URL"))
 	}
 	abs := cur.ResolveReference(ref)
-	base, err := in.BaseURL(c)
+	base, err := in.baseURL(c)
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func TestProxyErrors(t *testing.T) {
 			if b.Code != tc.code || (tc.msg != "" && b.Message != tc.msg) {
 				t.Fatalf("got %+v, want code %s message %q", b, tc.code, tc.msg)
 			}
-			if resp.Header.Get("Content-Type") != "application/json; charset=utf-8" {
+			if resp.Header.Get("Content-Type") != "application/json" {
 				t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
 			}
 			if e.TaskLab.APICalls() != before {

@@ -157,7 +157,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if attempts > 1 {
 		ctx = withAttempts(ctx, attempts)
 	}
-	if timeout > 0 {
+	if s := stateFrom(ctx); timeout > 0 && (s == nil || !s.deadline) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -170,24 +170,42 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // 10) and TimeoutHeader (shortens the configured deadline).
 func (f *Forwarder) requestOptions(h http.Header, in *Integration) (attempts int, timeout time.Duration, err error) {
 	attempts = in.cfg.Retry.MaxAttempts
-	if v := h.Get(RetryHeader); v != "" {
+	if v := headerValue(h, RetryHeader); v != "" {
 		n, perr := strconv.Atoi(strings.TrimSpace(v))
 		if perr != nil || n < 0 || n > maxAttemptsCap {
 			return 0, 0, response.New(http.StatusBadRequest, response.CodeBadRequest, RetryHeader+" must be a whole number from 0 to 10.")
 		}
 		attempts = n
 	}
-	timeout = f.cfg.Timeout
-	if v := h.Get(TimeoutHeader); v != "" {
-		ms, perr := strconv.Atoi(strings.TrimSpace(v))
-		if perr != nil || ms <= 0 {
-			return 0, 0, response.New(http.StatusBadRequest, response.CodeBadRequest, TimeoutHeader+" must be a positive number of milliseconds.")
+	if timeout, err = f.timeout(h); err != nil {
+		return 0, 0, err
+	}
+	return attempts, timeout, nil
+}
+
+// timeout is the request's deadline: the configured Timeout, shortened by
+// TimeoutHeader; zero or less means none.
+func (f *Forwarder) timeout(h http.Header) (time.Duration, error) {
+	timeout := f.cfg.Timeout
+	if v := headerValue(h, TimeoutHeader); v != "" {
+		ms, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || ms <= 0 {
+			return 0, response.New(http.StatusBadRequest, response.CodeBadRequest, TimeoutHeader+" must be a positive number of milliseconds.")
 		}
 		if d := time.Duration(ms) * time.Millisecond; timeout <= 0 || d < timeout {
 			timeout = d
 		}
 	}
-	return attempts, timeout, nil
+	return timeout, nil
+}
+
+// headerValue is h.Get(key) for a key already in canonical form, without
+// canonicalizing it again on every request.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // guardedTransport sends a request through its integration's transport.
@@ -202,6 +220,10 @@ func (g guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return next.RoundTrip(req)
 }
+
+// noUserAgent is the User-Agent value that stops the transport from sending
+// Go's default. Shared by every request: never written to.
+var noUserAgent = []string{""}
 
 // strippedPrefixes are request header families never forwarded.
 var strippedPrefixes = []string{"X-Paragon-", "X-Forwarded-", "X-Onbehalf-", "Sec-Websocket-"}
@@ -243,7 +265,7 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	delete(h, "Trailer")
 	out.Trailer = nil
 	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = []string{""} // no Go default
+		h["User-Agent"] = noUserAgent // no Go default
 	}
 	f.prepareBody(out, in)
 	// The credential goes onto the outbound copy, after every header the

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -175,7 +176,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // router, whose proxy routes accept exactly the same paths.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	if rt, ok := matchProxy(h.prefix, r.URL.EscapedPath()); ok {
-		serveRoute(w, r, rt, h.proxy)
+		h.serveProxy(w, r, rt)
 		return
 	}
 	h.router.ServeHTTP(w, r)
@@ -250,6 +251,26 @@ func serveRoute(w http.ResponseWriter, r *http.Request, rt Route, next http.Hand
 		return
 	}
 	next.ServeHTTP(w, withContext(r, WithRoute(r.Context(), rt)))
+}
+
+// serveProxy is serveRoute for a proxy call. The Forwarder's deadline starts
+// here, when the request comes in, so that it bounds the whole call (token
+// check, connection load, a refresh being waited for, the round trip), and
+// the request is copied once for the deadline and the state together.
+func (h *Handler) serveProxy(w http.ResponseWriter, r *http.Request, rt Route) {
+	ctx := r.Context()
+	// A malformed timeout header is left to the Forwarder, which answers 400
+	// after the token is checked, as for every other request option.
+	if d, err := h.fwd.timeout(r.Header); err == nil && d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+		var s *reqState
+		ctx, s = ensureState(ctx)
+		s.deadline = true
+		r = r.WithContext(ctx)
+	}
+	serveRoute(w, r, rt, h.proxy)
 }
 
 func badName(s string) bool { return strings.ContainsAny(s, "/\\\x00") }

@@ -361,9 +361,19 @@ func (in *Integration) AllowAddresses() []netip.Prefix { return in.addrs }
 // BaseURL returns the base URL for connection c, expanding placeholders. A
 // base whose host came from the connection must match AllowedHosts.
 func (in *Integration) BaseURL(c *tokens.Connection) (*url.URL, error) {
+	u, err := in.baseURL(c)
+	if err != nil || u != in.baseStatic {
+		return u, err
+	}
+	cp := *u
+	return &cp, nil
+}
+
+// baseURL is BaseURL without the copy of a static base URL: the result must
+// not be modified.
+func (in *Integration) baseURL(c *tokens.Connection) (*url.URL, error) {
 	if in.baseStatic != nil {
-		u := *in.baseStatic
-		return &u, nil
+		return in.baseStatic, nil
 	}
 	s, err := in.base.expand(c, nil)
 	if err != nil {

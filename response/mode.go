@@ -44,15 +44,28 @@ func ModeOf(h http.Header) Mode {
 
 type modeKey struct{}
 
+// ModeSlot is a context key for a chain that already carries per-request
+// state in its context: when ctx.Value(ModeSlot{}) is a *Mode, SetMode
+// writes the mode there instead of adding a context layer (and copying the
+// request), and ModeFromContext reads it. The slot starts as ModeJSON.
+// middleware.Handler's request state answers this key.
+type ModeSlot struct{}
+
 // WithMode returns a context that carries m.
 func WithMode(ctx context.Context, m Mode) context.Context {
 	return context.WithValue(ctx, modeKey{}, m)
 }
 
-// ModeFromContext returns the mode stored by WithMode.
+// ModeFromContext returns the mode stored by WithMode or, failing that, the
+// one in the context's ModeSlot.
 func ModeFromContext(ctx context.Context) (Mode, bool) {
-	m, ok := ctx.Value(modeKey{}).(Mode)
-	return m, ok
+	if m, ok := ctx.Value(modeKey{}).(Mode); ok {
+		return m, true
+	}
+	if p, ok := ctx.Value(ModeSlot{}).(*Mode); ok && p != nil {
+		return *p, true
+	}
+	return ModeJSON, false
 }
 
 // SetMode is the response-mode stage as a middleware: it reads RawHeader from
@@ -61,7 +74,11 @@ func ModeFromContext(ctx context.Context) (Mode, bool) {
 func SetMode(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ModeOf(r.Header) == ModeRaw {
-			r = r.WithContext(WithMode(r.Context(), ModeRaw))
+			if p, ok := r.Context().Value(ModeSlot{}).(*Mode); ok && p != nil {
+				*p = ModeRaw
+			} else {
+				r = r.WithContext(WithMode(r.Context(), ModeRaw))
+			}
 		}
 		// JSON, the default, needs no context value: ModeFromContext's
 		// absence means ModeJSON to Modify.

@@ -32,7 +32,8 @@ type Config struct {
 // method is meant for httputil.ReverseProxy.ModifyResponse. It is safe for
 // concurrent use.
 type Responder struct {
-	max int64
+	max     int64
+	rawDrop []string // RawDroppedHeaders in canonical form, when the Responder was made
 }
 
 // NewResponder validates cfg and returns a Responder.
@@ -43,12 +44,17 @@ func NewResponder(cfg Config) (*Responder, error) {
 	if cfg.MaxJSONBytes == 0 {
 		cfg.MaxJSONBytes = DefaultMaxJSONBytes
 	}
-	return &Responder{max: cfg.MaxJSONBytes}, nil
+	drop := make([]string, len(RawDroppedHeaders))
+	for i, k := range RawDroppedHeaders {
+		drop[i] = http.CanonicalHeaderKey(k)
+	}
+	return &Responder{max: cfg.MaxJSONBytes, rawDrop: drop}, nil
 }
 
 // RawDroppedHeaders are removed from upstream answers in raw mode because they
 // would act on the host app's own origin rather than the provider's: cookies,
-// CORS grants, transport and reporting policies, credential prompts.
+// CORS grants, transport and reporting policies, credential prompts. A
+// Responder reads the list when it is made.
 var RawDroppedHeaders = []string{
 	"Set-Cookie", "Set-Cookie2",
 	"Strict-Transport-Security", "Alt-Svc", "Clear-Site-Data",
@@ -81,15 +87,17 @@ func (rs *Responder) Modify(resp *http.Response) error {
 		}
 	}
 	if mode == ModeRaw {
-		rawHeaders(resp.Header)
+		rs.rawHeaders(resp.Header)
 		return nil
 	}
 	return rs.envelope(resp)
 }
 
-func rawHeaders(h http.Header) {
-	for _, k := range RawDroppedHeaders {
-		h.Del(k)
+func (rs *Responder) rawHeaders(h http.Header) {
+	// The names are canonical already (as the header's keys are): no
+	// per-request canonicalization.
+	for _, k := range rs.rawDrop {
+		delete(h, k)
 	}
 	for k := range h {
 		if strings.HasPrefix(k, "Access-Control-") {
@@ -177,7 +185,7 @@ func (rs *Responder) envelope(resp *http.Response) error {
 }
 
 var (
-	jsonContentType = []string{"application/json; charset=utf-8"}
+	jsonContentType = []string{"application/json"} // RFC 8259 defines no charset parameter: JSON is UTF-8
 	nosniff         = []string{"nosniff"}
 )
 
