@@ -21,7 +21,9 @@ type TransportConfig struct {
 	// TLSHandshakeTimeout bounds a TLS handshake. Zero: 10s.
 	TLSHandshakeTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for response headers after the
-	// request is written. Zero: 30s.
+	// request is written. Zero: 30s; negative: none (for a caller that
+	// bounds each whole request with a context deadline, as the middleware's
+	// Forwarder does, and whose per-request timer this would repeat).
 	ResponseHeaderTimeout time.Duration
 	// IdleConnTimeout closes idle pooled connections. Zero: 90s.
 	IdleConnTimeout time.Duration
@@ -51,8 +53,7 @@ type TransportConfig struct {
 func NewTransport(cfg TransportConfig) (*http.Transport, error) {
 	for name, d := range map[string]time.Duration{
 		"DialTimeout": cfg.DialTimeout, "KeepAlive": cfg.KeepAlive,
-		"TLSHandshakeTimeout": cfg.TLSHandshakeTimeout, "ResponseHeaderTimeout": cfg.ResponseHeaderTimeout,
-		"IdleConnTimeout": cfg.IdleConnTimeout,
+		"TLSHandshakeTimeout": cfg.TLSHandshakeTimeout, "IdleConnTimeout": cfg.IdleConnTimeout,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("hosts: TransportConfig.%s is negative", name)
@@ -93,7 +94,7 @@ func NewTransport(cfg TransportConfig) (*http.Transport, error) {
 		DialContext:            dialer.DialContext,
 		TLSClientConfig:        tlsConfig,
 		TLSHandshakeTimeout:    orDuration(cfg.TLSHandshakeTimeout, 10*time.Second),
-		ResponseHeaderTimeout:  orDuration(cfg.ResponseHeaderTimeout, 30*time.Second),
+		ResponseHeaderTimeout:  max(0, orDuration(cfg.ResponseHeaderTimeout, 30*time.Second)),
 		IdleConnTimeout:        orDuration(cfg.IdleConnTimeout, 90*time.Second),
 		ExpectContinueTimeout:  time.Second,
 		MaxIdleConns:           orInt(cfg.MaxIdleConns, 512),

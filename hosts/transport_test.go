@@ -196,11 +196,16 @@ func TestTransportDefaultsAndValidation(t *testing.T) {
 	}
 	for _, cfg := range []hosts.TransportConfig{
 		{DialTimeout: -1}, {KeepAlive: -1}, {TLSHandshakeTimeout: -1},
-		{ResponseHeaderTimeout: -1}, {IdleConnTimeout: -1},
+		{IdleConnTimeout: -1},
 		{MaxIdleConns: -1}, {MaxIdleConnsPerHost: -1}, {MaxConnsPerHost: -1},
 	} {
 		if _, err := hosts.NewTransport(cfg); err == nil {
 			t.Fatalf("NewTransport(%+v) succeeded, want error", cfg)
 		}
+	}
+	// A negative ResponseHeaderTimeout means none.
+	tr, err = hosts.NewTransport(hosts.TransportConfig{ResponseHeaderTimeout: -1})
+	if err != nil || tr.ResponseHeaderTimeout != 0 {
+		t.Fatalf("ResponseHeaderTimeout -1: got %v, %v; want 0 (none)", tr.ResponseHeaderTimeout, err)
 	}
 }

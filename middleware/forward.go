@@ -25,7 +25,11 @@ import (
 type ForwarderConfig struct {
 	// Transport holds the upstream connection settings (timeouts, pool sizes,
 	// TLS roots). Each integration's AllowAddresses are added to its dial
-	// guard; integrations with the same ranges share one transport.
+	// guard; integrations with the same ranges share one transport. When
+	// Timeout bounds every request, a zero ResponseHeaderTimeout means none:
+	// the request's deadline bounds the wait for headers too (a separate
+	// shorter bound would cut off slow report endpoints the deadline allows,
+	// and cost a timer per request).
 	Transport hosts.TransportConfig
 	// RoundTripper, when set, replaces the built transports for every
 	// integration (custom stacks, instrumentation). It must then do its own
@@ -95,6 +99,9 @@ func NewForwarder(cfg ForwarderConfig) (*Forwarder, error) {
 	}
 	if cfg.MaxConcurrent < 0 {
 		return nil, errors.New("middleware: forwarder: MaxConcurrent must not be negative")
+	}
+	if cfg.Timeout > 0 && cfg.Transport.ResponseHeaderTimeout == 0 {
+		cfg.Transport.ResponseHeaderTimeout = -1
 	}
 	f := &Forwarder{cfg: cfg, responder: rs, base: cfg.Transport}
 	if cfg.MaxConcurrent > 0 {

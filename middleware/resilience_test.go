@@ -95,6 +95,31 @@ func TestTimeoutHeader(t *testing.T) {
 	}
 }
 
+// TestHeaderTimeoutWithoutDeadline: with no overall deadline (Timeout < 0),
+// the transport's ResponseHeaderTimeout still bounds the wait for headers.
+// (With a deadline, the default transport has none: the deadline bounds it,
+// as TestTimeoutHeader shows.)
+func TestHeaderTimeoutWithoutDeadline(t *testing.T) {
+	rec := newRecorder(t)
+	rec.setReply(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "slow", middleware.SchemeConfig{Type: middleware.AuthAPIKey})},
+		func(c *middleware.Config) {
+			c.Forwarder.Timeout = -1
+			c.Forwarder.Transport.ResponseHeaderTimeout = 200 * time.Millisecond
+		})
+	connect(t, e, "slow", tokens.Credential{APIKey: "k"}, nil)
+	start := time.Now()
+	resp := e.Do(t, "GET", e.ProxyURL("slow", "x"), nil, nil)
+	if b := errorBody(t, resp); resp.StatusCode != 504 || b.Code != "UPSTREAM_TIMEOUT" || time.Since(start) > 2*time.Second {
+		t.Fatalf("got %d %+v after %v", resp.StatusCode, b, time.Since(start))
+	}
+}
+
 // TestThrottleThroughHandler: a connection whose provider said it has no
 // calls left does not reach the provider until the reset; it gets 429
 // RATE_LIMITED with Retry-After at once.

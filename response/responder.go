@@ -66,9 +66,11 @@ var RawDroppedHeaders = []string{
 }
 
 // JSONKeptHeaders are the upstream headers kept in JSON mode, where the proxy
-// writes its own body: the provider's rate-limit and request-id signals.
-// Header names starting with "X-Ratelimit-" or "Ratelimit-" are kept too.
-var JSONKeptHeaders = []string{"Retry-After", "X-Request-Id", "Request-Id", "Ratelimit", "Ratelimit-Policy"}
+// writes its own body: the provider's rate-limit and request-id signals, and
+// its Date (the envelope is made the moment the answer arrives, and the
+// server does not format another). Header names starting with
+// "X-Ratelimit-" or "Ratelimit-" are kept too.
+var JSONKeptHeaders = []string{"Retry-After", "X-Request-Id", "Request-Id", "Ratelimit", "Ratelimit-Policy", "Date"}
 
 // Modify rewrites resp according to the mode in resp.Request's context (see
 // SetMode; ModeJSON when none). An error it returns is an *Error for the
