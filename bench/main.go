@@ -49,6 +49,7 @@ func main() {
 		largeBytes  = flag.Int64("large-bytes", 1<<30, "size of each large transfer")
 		cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of the measured runs")
 		memprofile  = flag.String("memprofile", "", "write an allocation profile at the end")
+		timeout     = flag.Duration("timeout", 0, "Forwarder.Timeout of the chain: 0 is its default (2m), negative is none (no deadline context per request)")
 		bareHeaders = flag.String("bare-headers", "same", `request headers of (a) and (b): "same" as (c) and (d) (the user token in Authorization, forwarded as is), or "plain" (Accept only)`)
 	)
 	flag.Parse()
@@ -82,7 +83,7 @@ func main() {
 	defer stopUp()
 	bareBase, stopBare := serve(bareProxy(upBase))
 	defer stopBare()
-	e, err := newEnv(upBase, max(*users, 1), *tokenCache, *storeCache, *large)
+	e, err := newEnv(upBase, max(*users, 1), *tokenCache, *storeCache, *large, *timeout)
 	if err != nil {
 		log.Fatal(err)
 	}

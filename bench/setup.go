@@ -163,8 +163,9 @@ const project = "proj-bench"
 
 // newEnv builds the chain: one project with an RS256 key, one OAuth2
 // integration (custom.bench) on the loopback upstream, users connections in
-// a memory store (wrapped in tokens.Cached when cached).
-func newEnv(upstreamBase string, users int, tokenCache, cached bool, large bool) (*env, error) {
+// a memory store (wrapped in tokens.Cached when cached). timeout is
+// Forwarder.Timeout (0: its default).
+func newEnv(upstreamBase string, users int, tokenCache, cached bool, large bool, timeout time.Duration) (*env, error) {
 	signer, err := onbehalftest.NewSigner("bench-key")
 	if err != nil {
 		return nil, err
@@ -198,9 +199,12 @@ func newEnv(upstreamBase string, users int, tokenCache, cached bool, large bool)
 	if !tokenCache {
 		disableTokenCache(&cfg)
 	}
+	cfg.Forwarder.Timeout = timeout
 	if large {
 		cfg.Forwarder.MaxRequestBytes = -1 // no cap: the 1 GiB upload
-		cfg.Forwarder.Timeout = 10 * time.Minute
+		if timeout == 0 {
+			cfg.Forwarder.Timeout = 10 * time.Minute
+		}
 	}
 	if e.handler, err = middleware.New(cfg); err != nil {
 		return nil, err

@@ -235,11 +235,28 @@ var noUserAgent = []string{""}
 // strippedPrefixes are request header families never forwarded.
 var strippedPrefixes = []string{"X-Paragon-", "X-Forwarded-", "X-Onbehalf-", "Sec-Websocket-"}
 
-// strippedHeaders are request headers never forwarded: the caller's own
-// credentials and facts about the host app that the provider has no business
-// seeing. (Hop-by-hop headers are removed by ReverseProxy before Rewrite, so
-// nothing a client lists in Connection can remove what is added later.)
-var strippedHeaders = []string{"Authorization", "Cookie", "Proxy-Authorization", "Forwarded", "X-Real-Ip", "Origin", "Referer"}
+// stripped reports whether a request header (canonical name) is never
+// forwarded: the caller's own credentials and facts about the host app that
+// the provider has no business seeing, the families in strippedPrefixes,
+// and the headers of a protocol upgrade or declared trailers (a tunnel would
+// bypass the response modes; ReverseProxy adds back the Connection and
+// Upgrade headers of an upgrade request after its hop-by-hop stripping, and
+// keeps the inbound trailers). Hop-by-hop headers are removed by
+// ReverseProxy before Rewrite, so nothing a client lists in Connection can
+// remove what is added later.
+func stripped(k string) bool {
+	switch k {
+	case "Authorization", "Cookie", "Proxy-Authorization", "Forwarded", "X-Real-Ip", "Origin", "Referer",
+		"Connection", "Upgrade", "Trailer":
+		return true
+	}
+	for _, p := range strippedPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
 
 func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	ctx := pr.In.Context()
@@ -249,27 +266,17 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	*out.URL = *target // out.URL is the proxy's own clone of the inbound URL
 	out.Host = ""
 	h := out.Header
-	for _, k := range strippedHeaders {
-		delete(h, k)
-	}
+	// The JSON mode reads the body: ask for it unencoded.
+	m, _ := response.ModeFromContext(ctx)
+	dropEncoding := m == response.ModeJSON
 	for k := range h {
-		for _, p := range strippedPrefixes {
-			if strings.HasPrefix(k, p) {
-				delete(h, k)
-			}
+		// A server gives canonical names; a request built by hand may not,
+		// and must not slip a header past the filter that way.
+		ck := http.CanonicalHeaderKey(k)
+		if stripped(ck) || (dropEncoding && ck == "Accept-Encoding") {
+			delete(h, k)
 		}
 	}
-	if m, _ := response.ModeFromContext(ctx); m == response.ModeJSON {
-		// The JSON mode reads the body: ask for it unencoded.
-		delete(h, "Accept-Encoding")
-	}
-	// No protocol upgrade (a tunnel would bypass the response modes) and no
-	// trailers declared by the client: ReverseProxy adds back the Connection
-	// and Upgrade headers of an upgrade request after its hop-by-hop
-	// stripping, and keeps the inbound trailers.
-	delete(h, "Connection")
-	delete(h, "Upgrade")
-	delete(h, "Trailer")
 	out.Trailer = nil
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = noUserAgent // no Go default

@@ -33,7 +33,7 @@ type Config struct {
 // concurrent use.
 type Responder struct {
 	max     int64
-	rawDrop []string // RawDroppedHeaders in canonical form, when the Responder was made
+	rawDrop map[string]bool // RawDroppedHeaders in canonical form, when the Responder was made
 }
 
 // NewResponder validates cfg and returns a Responder.
@@ -44,9 +44,9 @@ func NewResponder(cfg Config) (*Responder, error) {
 	if cfg.MaxJSONBytes == 0 {
 		cfg.MaxJSONBytes = DefaultMaxJSONBytes
 	}
-	drop := make([]string, len(RawDroppedHeaders))
-	for i, k := range RawDroppedHeaders {
-		drop[i] = http.CanonicalHeaderKey(k)
+	drop := make(map[string]bool, len(RawDroppedHeaders))
+	for _, k := range RawDroppedHeaders {
+		drop[http.CanonicalHeaderKey(k)] = true
 	}
 	return &Responder{max: cfg.MaxJSONBytes, rawDrop: drop}, nil
 }
@@ -76,36 +76,33 @@ var JSONKeptHeaders = []string{"Retry-After", "X-Request-Id", "Request-Id", "Rat
 // SetMode; ModeJSON when none). An error it returns is an *Error for the
 // ReverseProxy's ErrorHandler.
 func (rs *Responder) Modify(resp *http.Response) error {
-	// The provider cannot speak for the proxy: its own X-Onbehalf-* headers go.
-	for k := range resp.Header {
-		if strings.HasPrefix(k, "X-Onbehalf-") {
-			delete(resp.Header, k)
-		}
-	}
 	mode := ModeJSON
 	if resp.Request != nil {
 		if m, ok := ModeFromContext(resp.Request.Context()); ok {
 			mode = m
 		}
 	}
+	// One pass over the answer's few headers. The provider cannot speak for
+	// the proxy: its own X-Onbehalf-* headers go; in raw mode, so do the
+	// headers that would act on the host app's origin. A transport gives
+	// canonical names; a RoundTripper that does not must not slip a header
+	// past the filter that way.
+	for k := range resp.Header {
+		ck := http.CanonicalHeaderKey(k)
+		if strings.HasPrefix(ck, "X-Onbehalf-") ||
+			(mode == ModeRaw && (rs.rawDrop[ck] || strings.HasPrefix(ck, "Access-Control-"))) {
+			delete(resp.Header, k)
+		}
+	}
 	if mode == ModeRaw {
-		rs.rawHeaders(resp.Header)
+		rawHeaders(resp.Header)
 		return nil
 	}
 	return rs.envelope(resp)
 }
 
-func (rs *Responder) rawHeaders(h http.Header) {
-	// The names are canonical already (as the header's keys are): no
-	// per-request canonicalization.
-	for _, k := range rs.rawDrop {
-		delete(h, k)
-	}
-	for k := range h {
-		if strings.HasPrefix(k, "Access-Control-") {
-			delete(h, k)
-		}
-	}
+// rawHeaders adds raw mode's own headers.
+func rawHeaders(h http.Header) {
 	// Whatever the provider sent, the host app's origin must never render it
 	// as an active document.
 	// Shared values, never written to (see envelope).
