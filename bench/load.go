@@ -193,17 +193,22 @@ func cpuTime() time.Duration {
 }
 
 // median summarizes rounds: each metric's median on its own.
+// medianOf returns the median of v (which it sorts).
+func medianOf(v []float64) float64 {
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
 func median(rs []result) result {
 	pick := func(f func(result) float64) float64 {
 		v := make([]float64, len(rs))
 		for i, r := range rs {
 			v[i] = f(r)
 		}
-		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		return medianOf(v)
 	}
 	var out result
 	for _, r := range rs {
