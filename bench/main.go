@@ -8,12 +8,13 @@
 //	(d) the full chain in raw mode (X-Paragon-Use-Raw-Response: 1)
 //
 // for a JSON page of a few KB and (a, b, d) a binary file. Cases run
-// interleaved for several rounds; the table shows each metric's median.
+// interleaved for several rounds; the table shows each metric's median, and
+// each ratio is the median of the ratios taken within a round.
 // Allocations are the whole process's (load generator, proxy and upstream
 // share it), so the proxy's own cost is the difference with (a) or (b).
 //
 //	go run ./bench                        # the table
-//	go run ./bench -c 64 -d 5s -rounds 5  # heavier
+//	go run ./bench -c 64 -d 5s -rounds 9  # heavier
 //	go run ./bench -large                 # 1 GiB download and upload: memory stays flat
 //	go run ./bench -cpuprofile cpu.out -cases c
 package main
@@ -38,7 +39,7 @@ func main() {
 		concurrency = flag.Int("c", 32, "concurrent clients")
 		duration    = flag.Duration("d", 2*time.Second, "duration of each case in each round")
 		requests    = flag.Int64("n", 0, "requests per case per round instead of -d (0: use -d)")
-		rounds      = flag.Int("rounds", 3, "rounds; cases are interleaved and the median is reported")
+		rounds      = flag.Int("rounds", 5, "rounds; cases are interleaved and the median is reported")
 		warmup      = flag.Duration("warmup", 300*time.Millisecond, "warm-up of each case before the first round")
 		fileSize    = flag.Int("file-bytes", 256<<10, "size of the binary file")
 		users       = flag.Int("users", 1, "distinct users (user tokens and connections), used round-robin by the clients")
@@ -172,21 +173,43 @@ func main() {
 		m := med[c.key]
 		fmt.Printf("| %s | %.0f | %s | %s | %.1f | %.1f | %.0f | %d |\n", c.label, m.rps, ms(m.p50), ms(m.p99), m.cpu, m.allocs, m.bytes, m.errs)
 	}
-	ratios(med)
+	ratios(per)
 }
 
-func ratios(med map[string]result) {
+// ratios compares cases round by round: each ratio is taken between the two
+// cases' runs in the same round (seconds apart, under the same background
+// load), and the table shows the median over the rounds, with the lowest
+// and highest for throughput and p99.
+func ratios(per map[string][]result) {
 	fmt.Println()
 	pair := func(name, x, base string) {
-		mx, ok1 := med[x]
-		mb, ok2 := med[base]
-		if !ok1 || !ok2 || mb.rps == 0 || mb.p99 == 0 {
+		rx, rb := per[x], per[base]
+		n := min(len(rx), len(rb))
+		var tput, p99, p50, cpu, dcpu, dallocs, dbytes []float64
+		for i := range n {
+			mx, mb := rx[i], rb[i]
+			if mb.rps == 0 || mb.p99 == 0 || mb.p50 == 0 || mb.cpu == 0 {
+				continue
+			}
+			tput = append(tput, mx.rps/mb.rps)
+			p99 = append(p99, float64(mx.p99)/float64(mb.p99))
+			p50 = append(p50, float64(mx.p50)/float64(mb.p50))
+			cpu = append(cpu, mx.cpu/mb.cpu)
+			dcpu = append(dcpu, mx.cpu-mb.cpu)
+			dallocs = append(dallocs, mx.allocs-mb.allocs)
+			dbytes = append(dbytes, mx.bytes-mb.bytes)
+		}
+		if len(tput) == 0 {
 			return
 		}
-		fmt.Printf("| %s | %.2f× | %.2f× | %.2f× | %.2f× | %+.1f | %+.1f | %+.0f |\n", name, mx.rps/mb.rps, float64(mx.p99)/float64(mb.p99),
-			float64(mx.p50)/float64(mb.p50), mx.cpu/mb.cpu, mx.cpu-mb.cpu, mx.allocs-mb.allocs, mx.bytes-mb.bytes)
+		span := func(v []float64) string {
+			m := medianOf(v) // sorts v
+			return fmt.Sprintf("%.2f× (%.2f–%.2f)", m, v[0], v[len(v)-1])
+		}
+		fmt.Printf("| %s | %s | %s | %.2f× | %.2f× | %+.1f | %+.1f | %+.0f |\n", name, span(tput), span(p99),
+			medianOf(p50), medianOf(cpu), medianOf(dcpu), medianOf(dallocs), medianOf(dbytes))
 	}
-	fmt.Println("| ratio | throughput | p99 | p50 | CPU/req | extra CPU µs/req | extra allocs/req | extra B/req |")
+	fmt.Println("| ratio (median of per-round ratios; lowest–highest) | throughput | p99 | p50 | CPU/req | extra CPU µs/req | extra allocs/req | extra B/req |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
 	pair("(b)/(a) bare proxy over upstream", "b", "a")
 	pair("(c)/(b) JSON mode over bare proxy", "c", "b")
