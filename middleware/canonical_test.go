@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,8 +20,16 @@ import (
 // provider's cookies, CORS grants and X-Onbehalf-* never reach the caller.
 func TestNonCanonicalHeaderNames(t *testing.T) {
 	var sent http.Header
+	var wire []byte
 	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		sent = r.Header.Clone()
+		// What the transport would write: no second Host or Content-Length
+		// line, no Transfer-Encoding the body does not have.
+		var b bytes.Buffer
+		if err := r.Write(&b); err != nil {
+			return nil, err
+		}
+		wire = b.Bytes()
 		return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 			Header: http.Header{"content-type": {"text/plain"}, "set-cookie": {"sid=provider"},
 				"access-control-allow-origin": {"*"}, "x-onbehalf-error-code": {"FORGED"}, "x-kept": {"yes"}},
@@ -42,6 +51,11 @@ func TestNonCanonicalHeaderNames(t *testing.T) {
 		"x-forwarded-for":            {"10.0.0.1"},
 		"connection":                 {"upgrade"},
 		"upgrade":                    {"websocket"},
+		"transfer-encoding":          {"chunked"},
+		"keep-alive":                 {"timeout=5"},
+		"host":                       {"evil.example"},
+		"content-length":             {"99"},
+		"x-lower":                    {"kept too"},
 		"X-Custom":                   {"kept"},
 	}
 	w := httptest.NewRecorder()
@@ -56,8 +70,19 @@ func TestNonCanonicalHeaderNames(t *testing.T) {
 			t.Errorf("header %s reached the provider", k) // its value may be the user token: not printed
 		}
 	}
-	if sent.Get("X-Api-Key") != "provider-key" || sent.Get("X-Custom") != "kept" {
-		t.Errorf("outbound header %v: want the credential and X-Custom", sent)
+	if sent.Get("X-Api-Key") != "provider-key" || sent.Get("X-Custom") != "kept" || sent.Get("X-Lower") != "kept too" {
+		t.Errorf("outbound header %v: want the credential, X-Custom and X-Lower", sent)
+	}
+	for _, line := range strings.Split(string(wire), "\r\n") {
+		name, _, _ := strings.Cut(line, ":")
+		switch http.CanonicalHeaderKey(name) {
+		case "Transfer-Encoding", "Keep-Alive", "Content-Length":
+			t.Errorf("outbound request has %q", line)
+		case "Host":
+			if strings.Contains(line, "evil.example") {
+				t.Errorf("outbound request has %q", line)
+			}
+		}
 	}
 	for k := range w.Header() {
 		ck := http.CanonicalHeaderKey(k)

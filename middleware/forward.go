@@ -247,7 +247,10 @@ var strippedPrefixes = []string{"X-Paragon-", "X-Forwarded-", "X-Onbehalf-", "Se
 func stripped(k string) bool {
 	switch k {
 	case "Authorization", "Cookie", "Proxy-Authorization", "Forwarded", "X-Real-Ip", "Origin", "Referer",
-		"Connection", "Upgrade", "Trailer":
+		"Connection", "Upgrade", "Trailer",
+		// Hop-by-hop: ReverseProxy removes these by canonical name before
+		// Rewrite; a hand-built request may still hold them under another.
+		"Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Trailers":
 		return true
 	}
 	for _, p := range strippedPrefixes {
@@ -269,12 +272,19 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	// The JSON mode reads the body: ask for it unencoded.
 	m, _ := response.ModeFromContext(ctx)
 	dropEncoding := m == response.ModeJSON
-	for k := range h {
+	for k, v := range h {
 		// A server gives canonical names; a request built by hand may not,
 		// and must not slip a header past the filter that way.
 		ck := http.CanonicalHeaderKey(k)
-		if stripped(ck) || (dropEncoding && ck == "Accept-Encoding") {
+		switch {
+		case stripped(ck) || (dropEncoding && ck == "Accept-Encoding"):
 			delete(h, k)
+		case ck != k:
+			// Under its canonical name, so that the transport's own rules
+			// for Host, Content-Length and User-Agent apply to it rather
+			// than a second line of it going out.
+			delete(h, k)
+			h[ck] = append(h[ck], v...)
 		}
 	}
 	out.Trailer = nil
