@@ -192,7 +192,6 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// median summarizes rounds: each metric's median on its own.
 // medianOf returns the median of v (which it sorts).
 func medianOf(v []float64) float64 {
 	slices.Sort(v)
@@ -202,6 +201,7 @@ func medianOf(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
+// median summarizes rounds: each metric's median on its own.
 func median(rs []result) result {
 	pick := func(f func(result) float64) float64 {
 		v := make([]float64, len(rs))

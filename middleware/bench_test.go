@@ -234,10 +234,8 @@ func (memUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-func newOverheadSetup(b *testing.B) *benchSetup {
-	s := newBenchSetupWith(b, memUpstream{})
-	return s
-}
+// newOverheadSetup is the setup with memUpstream behind both proxies.
+func newOverheadSetup(b *testing.B) *benchSetup { return newBenchSetupWith(b, memUpstream{}) }
 
 // runServed is runBench with a fresh cancelable context per request, as
 // net/http's server gives each request.
