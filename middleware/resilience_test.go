@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,5 +146,44 @@ func TestThrottleThroughHandler(t *testing.T) {
 	}
 	if n := rec.count.Load(); n != 1 {
 		t.Fatalf("the provider got %d calls, want 1", n)
+	}
+}
+
+// TestDeadlineBoundsRefreshWait: the request's deadline starts when the
+// request comes in, so a caller waiting for a slow token endpoint gets 504
+// REFRESH_TIMEOUT when its deadline runs out, not after the Refresher's own
+// (longer) timeout; the refresh itself goes on and its token is saved.
+func TestDeadlineBoundsRefreshWait(t *testing.T) {
+	rec := newRecorder(t)
+	release := make(chan struct{})
+	var tokenCalls atomic.Int64
+	tokenSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokenCalls.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"fresh-at","refresh_token":"fresh-rt","token_type":"Bearer","expires_in":3600}`)
+	}))
+	t.Cleanup(tokenSrv.Close)
+	t.Cleanup(func() { close(release) })
+	in := localIntegration(rec, "slowtoken", middleware.SchemeConfig{Type: middleware.AuthOAuth2,
+		TokenURL: tokenSrv.URL + "/token", ClientID: "cid", ClientSecret: "secret"})
+	e := envWith(t, []middleware.IntegrationConfig{in})
+	connect(t, e, "slowtoken", tokens.Credential{AccessToken: "old-at", RefreshToken: "old-rt", TokenType: "Bearer",
+		Expiry: time.Now().Add(-time.Minute)}, nil)
+	start := time.Now()
+	resp := e.Do(t, "GET", e.ProxyURL("slowtoken", "x"), nil, http.Header{middleware.TimeoutHeader: {"300"}})
+	took := time.Since(start)
+	if b := errorBody(t, resp); resp.StatusCode != 504 || b.Code != "REFRESH_TIMEOUT" || took > 2*time.Second {
+		t.Fatalf("got %d %+v after %v; want 504 REFRESH_TIMEOUT within about 300 ms", resp.StatusCode, b, took)
+	}
+	if rec.count.Load() != 0 {
+		t.Fatal("the provider was called without a fresh token")
+	}
+	if tokenCalls.Load() != 1 {
+		t.Fatalf("token endpoint calls %d, want 1", tokenCalls.Load())
 	}
 }

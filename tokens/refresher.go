@@ -220,6 +220,12 @@ func (r *Refresher) join(ctx context.Context, key Key, g Grant, rejected string)
 		}
 		return res.Val.(flightResult), nil
 	case <-ctx.Done():
+		// The flight goes on (detached, under its own deadline) and saves
+		// what it gets; this caller's deadline is what ran out: a refresh
+		// timeout to it, or the caller's own cancellation.
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return flightResult{}, timeoutError(key, "waiting for the refresh", ctx.Err())
+		}
 		return flightResult{}, fmt.Errorf("tokens: waiting for the refresh of %s: %w", key, ctx.Err())
 	}
 }
