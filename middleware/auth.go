@@ -178,7 +178,7 @@ func (a *Auth) Handler(next http.Handler) http.Handler {
 // bearer extracts the token from "Authorization: Bearer <token>". A browser
 // fetch can join a duplicate header into "Bearer a, Bearer b": that is refused.
 func bearer(h http.Header) (string, error) {
-	vals := h.Values("Authorization")
+	vals := h["Authorization"] // the canonical name, as h.Values would look it up
 	if len(vals) == 0 {
 		return "", response.New(http.StatusUnauthorized, response.CodeTokenMissing, "Missing user token: send Authorization: Bearer <token>.")
 	}

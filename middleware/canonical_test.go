@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
@@ -98,3 +99,15 @@ func TestNonCanonicalHeaderNames(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestHeaderConstantsCanonical: the handler reads these headers by map key,
+// without canonicalizing the name on every request, which is right only
+// while each constant is in canonical form.
+func TestHeaderConstantsCanonical(t *testing.T) {
+	for _, name := range []string{middleware.ProxyURLHeader, middleware.CredentialHeader, middleware.RetryHeader,
+		middleware.TimeoutHeader, response.RawHeader, "Authorization"} {
+		if c := http.CanonicalHeaderKey(name); c != name {
+			t.Errorf("%q is not canonical (%q)", name, c)
+		}
+	}
+}

@@ -39,7 +39,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			return
 		}
 		ref := rt.APIPath
-		if h := strings.TrimSpace(r.Header.Get(ProxyURLHeader)); h != "" {
+		if h := strings.TrimSpace(headerValue(r.Header, ProxyURLHeader)); h != "" {
 			if strings.Trim(ref, "/") != "" {
 				fail(w, errors.Join(hosts.ErrBadURL, errors.New("give the target in the path or in "+ProxyURLHeader+", not both")))
 				return

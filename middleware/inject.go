@@ -60,7 +60,7 @@ func (inj *Injector) Handler(next http.Handler) http.Handler {
 			fail(w, errors.New("middleware: injector mounted without auth and resolver"))
 			return
 		}
-		credID := strings.TrimSpace(r.Header.Get(CredentialHeader))
+		credID := strings.TrimSpace(headerValue(r.Header, CredentialHeader))
 		c, err := inj.store.Get(ctx, tokens.Key{Project: p.Project, User: p.User, Integration: in.Key(), ID: credID})
 		switch {
 		case errors.Is(err, tokens.ErrNotFound) && credID != "":

@@ -34,7 +34,10 @@ func (m Mode) String() string {
 // ModeOf returns the mode a request asks for: ModeRaw when RawHeader is present
 // with any value other than "", "0", "false", "no" or "off" (case-insensitive).
 func ModeOf(h http.Header) Mode {
-	v := strings.TrimSpace(h.Get(RawHeader))
+	var v string
+	if vs := h[RawHeader]; len(vs) > 0 { // RawHeader is canonical: h.Get without re-canonicalizing it
+		v = strings.TrimSpace(vs[0])
+	}
 	switch strings.ToLower(v) {
 	case "", "0", "false", "no", "off":
 		return ModeJSON
