@@ -160,6 +160,8 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 
 func (w *discardWriter) reset() { clear(w.h); w.code, w.n = 0, 0 }
 
+// runBench serves requests from newReq through h, each with a fresh
+// cancelable context as net/http's server gives every request.
 func runBench(b *testing.B, h http.Handler, newReq func() *http.Request, wantBytes int) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchJSON)))
@@ -169,13 +171,23 @@ func runBench(b *testing.B, h http.Handler, newReq func() *http.Request, wantByt
 		r := newReq()
 		for pb.Next() {
 			w.reset()
-			h.ServeHTTP(w, r)
+			ctx, cancel := context.WithCancel(context.Background())
+			h.ServeHTTP(w, r.WithContext(ctx))
+			cancel()
 			if w.code != http.StatusOK || w.n != wantBytes {
 				b.Errorf("got status %d and %d bytes, want 200 and %d", w.code, w.n, wantBytes)
 				return
 			}
 		}
 	})
+}
+
+// bareRequest is the bare proxy's request: the chain's, minus the route.
+func (s *benchSetup) bareRequest() *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/records?limit=20", nil)
+	r.Header.Set("Authorization", "Bearer "+s.token)
+	r.Header.Set("Accept", "application/json")
+	return r
 }
 
 func (s *benchSetup) chainRequest(raw bool) func() *http.Request {
@@ -194,12 +206,7 @@ func (s *benchSetup) chainRequest(raw bool) func() *http.Request {
 // SetURL and nothing else, in front of the same upstream.
 func BenchmarkBareReverseProxy(b *testing.B) {
 	s := newBenchSetup(b)
-	runBench(b, s.bare, func() *http.Request {
-		r := httptest.NewRequest(http.MethodGet, "/records?limit=20", nil)
-		r.Header.Set("Authorization", "Bearer "+s.token)
-		r.Header.Set("Accept", "application/json")
-		return r
-	}, len(benchJSON))
+	runBench(b, s.bare, s.bareRequest, len(benchJSON))
 }
 
 // BenchmarkChainJSON is the full chain (router, token verification,
@@ -237,46 +244,20 @@ func (memUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 // newOverheadSetup is the setup with memUpstream behind both proxies.
 func newOverheadSetup(b *testing.B) *benchSetup { return newBenchSetupWith(b, memUpstream{}) }
 
-// runServed is runBench with a fresh cancelable context per request, as
-// net/http's server gives each request.
-func runServed(b *testing.B, h http.Handler, newReq func() *http.Request, wantBytes int) {
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		w := &discardWriter{h: http.Header{}}
-		r0 := newReq()
-		for pb.Next() {
-			w.reset()
-			ctx, cancel := context.WithCancel(context.Background())
-			h.ServeHTTP(w, r0.WithContext(ctx))
-			cancel()
-			if w.code != http.StatusOK || w.n != wantBytes {
-				b.Errorf("got status %d and %d bytes, want 200 and %d", w.code, w.n, wantBytes)
-				return
-			}
-		}
-	})
-}
-
 // BenchmarkOverheadBare, BenchmarkOverheadJSON and BenchmarkOverheadRaw put
 // the bare proxy and the chain in front of an in-memory upstream: the
 // difference is the chain's own CPU and allocations per request.
 func BenchmarkOverheadBare(b *testing.B) {
 	s := newOverheadSetup(b)
-	runServed(b, s.bare, func() *http.Request {
-		r := httptest.NewRequest(http.MethodGet, "/records?limit=20", nil)
-		r.Header.Set("Authorization", "Bearer "+s.token)
-		r.Header.Set("Accept", "application/json")
-		return r
-	}, len(benchJSON))
+	runBench(b, s.bare, s.bareRequest, len(benchJSON))
 }
 
 func BenchmarkOverheadJSON(b *testing.B) {
 	s := newOverheadSetup(b)
-	runServed(b, s.chain, s.chainRequest(false), len(benchJSON)+len(`{"output":}`))
+	runBench(b, s.chain, s.chainRequest(false), len(benchJSON)+len(`{"output":}`))
 }
 
 func BenchmarkOverheadRaw(b *testing.B) {
 	s := newOverheadSetup(b)
-	runServed(b, s.chain, s.chainRequest(true), len(benchJSON))
+	runBench(b, s.chain, s.chainRequest(true), len(benchJSON))
 }
