@@ -114,27 +114,7 @@ func TestDeadHolder(t *testing.T) {
 
 func TestLeaseExtend(t *testing.T) {
 	s, _, _ := newStore(t)
-	ctx := context.Background()
-	l, err := s.Lock(ctx, "k", 200*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease := l.(*pgstore.Lease)
-	if err := lease.Extend(ctx, 5*time.Second); err != nil {
-		t.Fatalf("Extend: %v", err)
-	}
-	time.Sleep(300 * time.Millisecond) // past the first ttl
-	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	defer cancel()
-	if _, err := s.Lock(wctx, "k", time.Second); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Lock of an extended lease: %v, want to wait until the deadline", err)
-	}
-	if err := lease.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := lease.Extend(ctx, time.Second); !errors.Is(err, tokens.ErrNotHeld) {
-		t.Fatalf("Extend after Release: %v, want ErrNotHeld", err)
-	}
+	storetest.RunExtend(t, s)
 }
 
 // With Postgres unreachable every operation fails fast with ErrUnavailable.

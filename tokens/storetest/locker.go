@@ -208,3 +208,38 @@ func RunDeadHolder(t *testing.T, dead, other tokens.Locker) {
 		t.Fatal(err)
 	}
 }
+
+// Extender is a Lease that can push its expiry back, as the Redis and
+// PostgreSQL leases can.
+type Extender interface {
+	tokens.Lease
+	Extend(ctx context.Context, ttl time.Duration) error
+}
+
+// RunExtend checks a Locker whose leases implement Extender: an extended
+// lease outlives its first ttl, and Extend after Release fails with
+// tokens.ErrNotHeld.
+func RunExtend(t *testing.T, l tokens.Locker) {
+	t.Helper()
+	ctx := context.Background()
+	key := lockKey(t, "extend")
+	lease, ok := mustLock(t, l, key, 200*time.Millisecond).(Extender)
+	if !ok {
+		t.Fatal("the lease does not implement Extender")
+	}
+	if err := lease.Extend(ctx, 5*time.Second); err != nil {
+		t.Fatalf("Extend: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond) // past the first ttl
+	wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := l.Lock(wctx, key, time.Second); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock of an extended lease: %v, want to wait until the deadline", err)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Extend(ctx, time.Second); !errors.Is(err, tokens.ErrNotHeld) {
+		t.Fatalf("Extend after Release: %v, want ErrNotHeld", err)
+	}
+}
