@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -192,7 +193,7 @@ func newEnv(upstreamBase string, users int, tokenCache, cached bool, large bool,
 	in.Slug, in.ID, in.Name = "bench", "", "Bench"
 	cfg := middleware.Config{
 		Projects: []middleware.ProjectConfig{{ID: project, Keys: []middleware.KeyConfig{signer.KeyConfig()},
-			Integrations: []middleware.IntegrationConfig{in}}},
+			Integrations: []integrations.Config{in}}},
 		Store: store,
 	}
 	cfg.Forwarder.ErrorLog = quietLog

@@ -23,7 +23,7 @@ const maxSecretLen = 4096
 // user name and password for api_key and basic integrations, checked by
 // Config.Validate and saved.
 func (h *Handler) credentials(w http.ResponseWriter, r *http.Request, rt route) {
-	p, in, err := h.userIntegration(r, rt)
+	user, in, err := h.userIntegration(r, rt)
 	if err != nil {
 		response.WriteError(w, err)
 		return
@@ -52,7 +52,7 @@ func (h *Handler) credentials(w http.ResponseWriter, r *http.Request, rt route) 
 			"This integration does not take an API key or a password."))
 		return
 	}
-	k := tokens.Key{Project: rt.project, User: p.User, Integration: in.Key(), ID: body.CredentialID}
+	k := tokens.Key{Project: rt.project, User: user, Integration: in.Key(), ID: body.CredentialID}
 	if h.validate != nil {
 		probe := &tokens.Connection{Project: k.Project, User: k.User, Integration: k.Integration, ID: k.ID,
 			Credential: cred, Status: tokens.StatusActive}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -21,7 +21,7 @@ import (
 // default one). Revocation is best effort: a provider that fails is logged and
 // the connection is deleted anyway, so the user is never stuck connected.
 func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request, rt route) {
-	p, in, err := h.userIntegration(r, rt)
+	user, in, err := h.userIntegration(r, rt)
 	if err != nil {
 		response.WriteError(w, err)
 		return
@@ -30,9 +30,9 @@ func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request, rt route) {
 	if id == "" {
 		id = r.URL.Query().Get("credentialId")
 	}
-	c, err := h.store.Get(r.Context(), tokens.Key{Project: rt.project, User: p.User, Integration: in.Key(), ID: id})
+	c, err := h.store.Get(r.Context(), tokens.Key{Project: rt.project, User: user, Integration: in.Key(), ID: id})
 	if errors.Is(err, tokens.ErrNotFound) && id == "" {
-		response.WriteError(w, response.Wrap(err, http.StatusBadRequest, response.CodeNotEnabled, middleware.MessageNotEnabled))
+		response.WriteError(w, response.Wrap(err, http.StatusBadRequest, response.CodeNotEnabled, response.MessageNotEnabled))
 		return
 	}
 	if err != nil {
@@ -54,7 +54,7 @@ func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request, rt route) {
 
 // revokeAt posts an RFC 7009 revocation request with the client's credentials.
 // Its error never holds the token.
-func (h *Handler) revokeAt(ctx context.Context, endpoint string, in *middleware.Integration, cred tokens.Credential) error {
+func (h *Handler) revokeAt(ctx context.Context, endpoint string, in *integrations.Integration, cred tokens.Credential) error {
 	tok, hint := cred.RefreshToken, "refresh_token"
 	if tok == "" {
 		tok, hint = cred.AccessToken, "access_token"

@@ -5,7 +5,7 @@
 // It is mounted as middleware.Config.Connect, sharing the registry and the
 // store with the proxy:
 //
-//	reg, _ := middleware.NewStaticRegistry(map[string][]middleware.IntegrationConfig{"acme-prod": integrations})
+//	reg, _ := integrations.NewStaticRegistry(map[string][]integrations.Config{"acme-prod": integrations})
 //	auth, _ := middleware.NewAuth(middleware.AuthConfig{Projects: projects})
 //	ch, err := connect.New(connect.Config{
 //		Registry: reg, Store: store, Auth: auth,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/onbehalf/onbehalf/connect"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/response"
@@ -63,10 +64,10 @@ func newEnv(t *testing.T, configure ...func(*connect.Config)) *env {
 		t.Fatal(err)
 	}
 	projects := []middleware.ProjectConfig{{ID: project, Keys: []middleware.KeyConfig{e.signer.KeyConfig()}}}
-	reg, err := middleware.NewStaticRegistry(map[string][]middleware.IntegrationConfig{project: {
+	reg, err := integrations.NewStaticRegistry(map[string][]integrations.Config{project: {
 		onbehalftest.TaskLabIntegration(base, "tl-client", "tl-secret"),
-		{Type: "stripe", BaseURL: "https://api.stripe.com", Auth: middleware.SchemeConfig{Type: middleware.AuthAPIKey, Prefix: "Bearer "}},
-		{Type: "jira", BaseURL: "https://jira.example.com", Auth: middleware.SchemeConfig{Type: middleware.AuthBasic}},
+		{Type: "stripe", BaseURL: "https://api.stripe.com", Auth: integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "}},
+		{Type: "jira", BaseURL: "https://jira.example.com", Auth: integrations.SchemeConfig{Type: integrations.AuthBasic}},
 	}})
 	if err != nil {
 		t.Fatal(err)

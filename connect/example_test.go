@@ -5,6 +5,7 @@ import (
 	"log"
 
 	"github.com/onbehalf/onbehalf/connect"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -15,7 +16,7 @@ import (
 func Example() {
 	signer, _ := onbehalftest.NewSigner("k1")
 	projects := []middleware.ProjectConfig{{ID: "acme-prod", Keys: []middleware.KeyConfig{signer.KeyConfig()}}}
-	reg, _ := middleware.NewStaticRegistry(map[string][]middleware.IntegrationConfig{"acme-prod": {
+	reg, _ := integrations.NewStaticRegistry(map[string][]integrations.Config{"acme-prod": {
 		onbehalftest.TaskLabIntegration("https://tasklab.example.com/api", "client-id", "client-secret"),
 	}})
 	auth, _ := middleware.NewAuth(middleware.AuthConfig{Projects: projects})

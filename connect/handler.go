@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -20,12 +20,13 @@ import (
 type Config struct {
 	// Registry finds the project's integrations (share it with
 	// middleware.Config.Registry).
-	Registry middleware.IntegrationRegistry
+	Registry integrations.Registry
 	// Store receives the connections (share it with middleware.Config.Store).
 	Store tokens.Store
 	// Auth verifies user tokens on every route except the OAuth callback and
-	// the portal page (build it with middleware.NewAuth over the same projects).
-	Auth *middleware.Auth
+	// the portal page: a *middleware.Auth over the same projects, or any
+	// Verifier.
+	Auth Verifier
 	// PublicURL is the externally visible base URL where the handler is
 	// mounted, such as "https://app.example.com/api/integrations". The OAuth
 	// redirect URI is exactly {PublicURL}/projects/{projectID}/sdk/connect/callback:
@@ -59,7 +60,7 @@ type Config struct {
 	// are saved, typically with one test request to the provider; an error
 	// answers 400 CONNECT_CREDENTIALS_REJECTED and saves nothing. Nil saves
 	// without a check.
-	Validate func(ctx context.Context, in *middleware.Integration, c *tokens.Connection) error
+	Validate func(ctx context.Context, in *integrations.Integration, c *tokens.Connection) error
 	// RevocationURLs maps an integration key to its RFC 7009 revocation
 	// endpoint; a disconnect posts the refresh token (or the access token)
 	// there before deleting the connection. No entry: nothing is revoked.
@@ -79,16 +80,16 @@ type Config struct {
 // the project from the path /projects/{projectID}/sdk/... either way. It is
 // safe for concurrent use.
 type Handler struct {
-	reg       middleware.IntegrationRegistry
+	reg       integrations.Registry
 	store     tokens.Store
-	auth      *middleware.Auth
+	auth      Verifier
 	public    *url.URL
 	returns   map[string][]allowedURL
 	states    StateStore
 	ttl       time.Duration
 	bind      bool
 	capture   map[string][]string
-	validate  func(context.Context, *middleware.Integration, *tokens.Connection) error
+	validate  func(context.Context, *integrations.Integration, *tokens.Connection) error
 	revoke    map[string]string
 	client    *http.Client
 	log       *slog.Logger
@@ -177,20 +178,17 @@ type route struct {
 	integration string   // decoded {integration} where the route has one
 }
 
-// parseRoute finds /projects/{p}/sdk/ in the escaped path. With a
-// middleware.Route in the context, the project must be that route's.
+// parseRoute finds the first /projects/{p}/sdk/ in the escaped path
+// (middleware.Handler hands the handler its requests with its own prefix
+// stripped, so that is the route's project).
 func parseRoute(r *http.Request) (route, bool) {
-	want, hasRoute := "", false
-	if rt, ok := middleware.RouteFromContext(r.Context()); ok {
-		want, hasRoute = rt.Project, true
-	}
 	segs := strings.Split(r.URL.EscapedPath(), "/")
 	for i := 2; i < len(segs); i++ {
 		if segs[i] != "sdk" || segs[i-2] != "projects" {
 			continue
 		}
 		p, err := url.PathUnescape(segs[i-1])
-		if err != nil || p == "" || (hasRoute && p != want) {
+		if err != nil || p == "" {
 			continue
 		}
 		rt := route{project: p, rest: segs[i+1:]}
@@ -243,38 +241,47 @@ func notFound(w http.ResponseWriter) {
 	response.WriteError(w, response.New(http.StatusNotFound, response.CodeNotFound, "No such route."))
 }
 
-// principal verifies the request's user token for the route's project.
-func (h *Handler) principal(r *http.Request, rt route) (middleware.Principal, error) {
+// Verifier verifies a user token for a project and returns the user it
+// names. Errors are *response.Error values (401 or 403 with a stable code)
+// or wrap them; they never contain the token. *middleware.Auth implements it.
+// It must be safe for concurrent use.
+type Verifier interface {
+	VerifyUser(ctx context.Context, project, token string) (user string, err error)
+}
+
+// principal verifies the request's user token for the route's project and
+// returns its user.
+func (h *Handler) principal(r *http.Request, rt route) (string, error) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) != 1 {
-		return middleware.Principal{}, response.New(http.StatusUnauthorized, response.CodeTokenMissing, "Missing user token: send Authorization: Bearer <token>.")
+		return "", response.New(http.StatusUnauthorized, response.CodeTokenMissing, "Missing user token: send Authorization: Bearer <token>.")
 	}
 	scheme, tok, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
 	tok = strings.TrimSpace(tok)
 	if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" || strings.ContainsAny(tok, " ,") {
-		return middleware.Principal{}, response.New(http.StatusUnauthorized, response.CodeTokenMissing, "Missing user token: send Authorization: Bearer <token>.")
+		return "", response.New(http.StatusUnauthorized, response.CodeTokenMissing, "Missing user token: send Authorization: Bearer <token>.")
 	}
-	return h.auth.Verify(r.Context(), rt.project, tok)
+	return h.auth.VerifyUser(r.Context(), rt.project, tok)
 }
 
 // integration looks the route's integration up by name, then by custom id.
 // userIntegration verifies the user token and finds the route's integration:
 // the common start of every authenticated connect route.
-func (h *Handler) userIntegration(r *http.Request, rt route) (middleware.Principal, *middleware.Integration, error) {
-	p, err := h.principal(r, rt)
+func (h *Handler) userIntegration(r *http.Request, rt route) (string, *integrations.Integration, error) {
+	user, err := h.principal(r, rt)
 	if err != nil {
-		return p, nil, err
+		return "", nil, err
 	}
 	in, err := h.integration(r.Context(), rt.project, rt.integration)
-	return p, in, err
+	return user, in, err
 }
 
-func (h *Handler) integration(ctx context.Context, project, ref string) (*middleware.Integration, error) {
-	in, err := h.reg.Lookup(ctx, project, middleware.IntegrationRef{Name: ref})
-	if errors.Is(err, middleware.ErrIntegrationNotFound) && !strings.Contains(ref, ".") {
-		in, err = h.reg.Lookup(ctx, project, middleware.IntegrationRef{CustomID: ref})
+func (h *Handler) integration(ctx context.Context, project, ref string) (*integrations.Integration, error) {
+	in, err := h.reg.Lookup(ctx, project, integrations.Ref{Name: ref})
+	if errors.Is(err, integrations.ErrNotFound) && !strings.Contains(ref, ".") {
+		in, err = h.reg.Lookup(ctx, project, integrations.Ref{CustomID: ref})
 	}
-	if errors.Is(err, middleware.ErrIntegrationNotFound) {
+	if errors.Is(err, integrations.ErrNotFound) {
 		return nil, response.Wrap(err, http.StatusNotFound, response.CodeIntegrationNotFound, "Unknown integration.")
 	}
 	return in, err
@@ -312,15 +319,15 @@ func (h *Handler) methods(w http.ResponseWriter, r *http.Request, rt route) {
 }
 
 // method names how an integration is connected.
-func method(in *middleware.Integration) string {
+func method(in *integrations.Integration) string {
 	switch in.AuthType() {
-	case middleware.AuthOAuth2:
+	case integrations.AuthOAuth2:
 		if in.Config().Auth.AuthURL != "" {
 			return "oauth"
 		}
-	case middleware.AuthAPIKey:
+	case integrations.AuthAPIKey:
 		return "api_key"
-	case middleware.AuthBasic:
+	case integrations.AuthBasic:
 		return "basic"
 	}
 	return "none"

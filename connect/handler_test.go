@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/onbehalf/onbehalf/connect"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -21,7 +22,7 @@ import (
 func TestCredentials(t *testing.T) {
 	var validated atomic.Int64
 	e := newEnv(t, func(c *connect.Config) {
-		c.Validate = func(_ context.Context, in *middleware.Integration, conn *tokens.Connection) error {
+		c.Validate = func(_ context.Context, in *integrations.Integration, conn *tokens.Connection) error {
 			validated.Add(1)
 			if conn.Credential.APIKey == "sk_bad" || conn.Credential.Password == "wrong" {
 				return errors.New("provider said 401 for sk_bad") // must not reach the caller
@@ -153,7 +154,7 @@ func TestPortalPage(t *testing.T) {
 // TestNewValidates: bad config is an error, never a panic.
 func TestNewValidates(t *testing.T) {
 	e := newEnv(t)
-	reg, _ := middleware.NewStaticRegistry(nil)
+	reg, _ := integrations.NewStaticRegistry(nil)
 	auth, err := middleware.NewAuth(middleware.AuthConfig{Projects: []middleware.ProjectConfig{{ID: "p", Keys: []middleware.KeyConfig{e.signer.KeyConfig()}}}})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -43,7 +43,7 @@ const (
 func bindingCookie(key string) string { return "onbehalf_connect_" + key[:16] }
 
 // oauthConfig is the x/oauth2 config of an integration with project's redirect URI.
-func (h *Handler) oauthConfig(in *middleware.Integration, project string) *oauth2.Config {
+func (h *Handler) oauthConfig(in *integrations.Integration, project string) *oauth2.Config {
 	c := in.OAuth2Config()
 	if c == nil {
 		c = &oauth2.Config{}
@@ -60,7 +60,7 @@ type startRequest struct {
 // start serves POST connect/{integration}/start: it records the state and
 // answers the provider's authorization URL.
 func (h *Handler) start(w http.ResponseWriter, r *http.Request, rt route) {
-	p, in, err := h.userIntegration(r, rt)
+	user, in, err := h.userIntegration(r, rt)
 	if err != nil {
 		response.WriteError(w, err)
 		return
@@ -83,7 +83,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, rt route) {
 	value := randomToken(32)
 	key := digest(value)
 	verifier := oauth2.GenerateVerifier()
-	st := State{Project: rt.project, User: p.User, Integration: in.Key(), CredentialID: body.CredentialID,
+	st := State{Project: rt.project, User: user, Integration: in.Key(), CredentialID: body.CredentialID,
 		Verifier: verifier, ReturnURL: ret, Expires: h.now().Add(h.ttl)}
 	var cookie *http.Cookie
 	if h.bind {

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/middleware/upstream"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -145,7 +147,7 @@ func (c *fileConfig) validate() problems {
 			ps = append(ps, problem{at + ".keys", err.Error()})
 		}
 		for j, ic := range p.Integrations {
-			in, err := middleware.NewIntegration(ic)
+			in, err := integrations.New(ic)
 			if err != nil {
 				ps = append(ps, problem{fmt.Sprintf("%s.integrations[%d]", at, j), err.Error()})
 				continue
@@ -212,7 +214,7 @@ func newConfigServer(c *fileConfig, log *slog.Logger) (*server, error) {
 		Refresher: refresher,
 		Auth: middleware.AuthConfig{ClockSkew: seconds(c.ClockSkewSeconds),
 			MaxLifetime: seconds(c.MaxTokenLifetimeSeconds)},
-		Forwarder: middleware.ForwarderConfig{Timeout: seconds(c.TimeoutSeconds), MaxRequestBytes: c.MaxRequestBytes,
+		Forwarder: upstream.Config{Timeout: seconds(c.TimeoutSeconds), MaxRequestBytes: c.MaxRequestBytes,
 			Response: response.Config{MaxJSONBytes: c.MaxJSONResponseBytes},
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 	})

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/onbehalf/onbehalf/connect"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/middleware/upstream"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -73,7 +75,7 @@ func newDemo(log *slog.Logger) (*demo, error) {
 		return nil, err
 	}
 	projects := []middleware.ProjectConfig{{ID: demoProject, Keys: []middleware.KeyConfig{signer.KeyConfig()}}}
-	reg, err := middleware.NewStaticRegistry(map[string][]middleware.IntegrationConfig{
+	reg, err := integrations.NewStaticRegistry(map[string][]integrations.Config{
 		demoProject: {onbehalftest.TaskLabIntegration(base, "demo-client", "demo-secret")}})
 	if err != nil {
 		return nil, err
@@ -92,7 +94,7 @@ func newDemo(log *slog.Logger) (*demo, error) {
 		Store:     store,
 		Observer:  &middleware.LogObserver{Logger: log},
 		Refresher: refresher,
-		Forwarder: middleware.ForwarderConfig{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+		Forwarder: upstream.Config{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 		Connect: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ch := d.connect.Load(); ch != nil {
 				ch.ServeHTTP(w, r)

@@ -115,8 +115,8 @@ func TestConfigProblems(t *testing.T) {
 		{"wrong type", `{"projects":[{"id": 5}]}`, "$.projects[0].id: expected string"},
 		{"no project", `{"projects":[]}`, "$.projects: at least one project is required"},
 		{"bad key", `{"projects":[{"id":"p","keys":[{"pem":"nope"}]}]}`, "$.projects[0].keys:"},
-		{"bad integration", `{"projects":[{"id":"p","keys":[{"jwk":{"kty":"RSA","n":"sXch","e":"AQAB"}}],"integrations":[{"type":"x"}]}]}`, "$.projects[0].integrations[0]: middleware: integration \"x\": baseUrl is required"},
-		{"bad host pattern", `{"projects":[{"id":"p","keys":[{"jwk":{"kty":"RSA","n":"sXch","e":"AQAB"}}],"integrations":[{"type":"x","baseUrl":"https://a.example.com","allowedHosts":["*.com"]}]}]}`, "$.projects[0].integrations[0]: middleware: integration \"x\": allowedHosts"},
+		{"bad integration", `{"projects":[{"id":"p","keys":[{"jwk":{"kty":"RSA","n":"sXch","e":"AQAB"}}],"integrations":[{"type":"x"}]}]}`, "$.projects[0].integrations[0]: integrations: integration \"x\": baseUrl is required"},
+		{"bad host pattern", `{"projects":[{"id":"p","keys":[{"jwk":{"kty":"RSA","n":"sXch","e":"AQAB"}}],"integrations":[{"type":"x","baseUrl":"https://a.example.com","allowedHosts":["*.com"]}]}]}`, "$.projects[0].integrations[0]: integrations: integration \"x\": allowedHosts"},
 		{"connection to nothing", `{"projects":[{"id":"p","keys":[{"jwk":{"kty":"RSA","n":"sXch","e":"AQAB"}}]}],"connections":[{"project":"p","user":"u","integration":"slack"}]}`, `$.connections[0].integration: project "p" has no integration "slack"`},
 	}
 	dir := t.TempDir()

@@ -15,6 +15,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 )
 
@@ -41,7 +42,7 @@ type ProjectConfig struct {
 	Audiences []string `json:"audiences,omitempty"`
 	// Integrations are this project's integrations, used when Config.Registry
 	// is nil.
-	Integrations []IntegrationConfig `json:"integrations,omitempty"`
+	Integrations []integrations.Config `json:"integrations,omitempty"`
 }
 
 // AuthConfig configures the Auth stage.
@@ -203,6 +204,14 @@ func bearer(h http.Header) (string, error) {
 func (a *Auth) Verify(ctx context.Context, project, token string) (Principal, error) {
 	return a.verify(ctx, project, token)
 }
+
+// VerifyUser is Verify returning the user only: it makes *Auth a
+// connect.Verifier.
+func (a *Auth) VerifyUser(ctx context.Context, project, token string) (string, error) {
+	p, err := a.Verify(ctx, project, token)
+	return p.User, err
+}
+
 
 // verify is Verify, through the cache of verified tokens.
 func (a *Auth) verify(ctx context.Context, project, token string) (Principal, error) {

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/middleware/upstream"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -83,9 +85,9 @@ func newBenchSetupWith(b *testing.B, rt http.RoundTripper) *benchSetup {
 	in.Slug, in.ID, in.Name = "bench", "", "Bench"
 	h, err := middleware.New(middleware.Config{
 		Projects: []middleware.ProjectConfig{{ID: s.project, Keys: []middleware.KeyConfig{signer.KeyConfig()},
-			Integrations: []middleware.IntegrationConfig{in}}},
+			Integrations: []integrations.Config{in}}},
 		Store:     store,
-		Forwarder: middleware.ForwarderConfig{RoundTripper: rt},
+		Forwarder: upstream.Config{RoundTripper: rt},
 	})
 	if err != nil {
 		b.Fatal(err)

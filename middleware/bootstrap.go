@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -15,12 +16,12 @@ import (
 // GET /sdk/integrations (the project's integrations). It needs a Principal in
 // the context.
 type Bootstrap struct {
-	reg   IntegrationRegistry
+	reg   integrations.Registry
 	store tokens.Store
 }
 
 // NewBootstrap returns the handlers over reg and store.
-func NewBootstrap(reg IntegrationRegistry, store tokens.Store) (*Bootstrap, error) {
+func NewBootstrap(reg integrations.Registry, store tokens.Store) (*Bootstrap, error) {
 	if reg == nil || store == nil {
 		return nil, errors.New("middleware: bootstrap: nil registry or store")
 	}

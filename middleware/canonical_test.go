@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/middleware/upstream"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -37,7 +39,7 @@ func TestNonCanonicalHeaderNames(t *testing.T) {
 			Body: io.NopCloser(strings.NewReader("hello")), Request: r}, nil
 	})
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey, In: "header", Name: "X-Api-Key"})},
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey, In: "header", Name: "X-Api-Key"})},
 		func(c *middleware.Config) { c.Forwarder.RoundTripper = rt })
 	connect(t, e, "api", tokens.Credential{APIKey: "provider-key"}, nil)
 
@@ -104,8 +106,8 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // without canonicalizing the name on every request, which is right only
 // while each constant is in canonical form.
 func TestHeaderConstantsCanonical(t *testing.T) {
-	for _, name := range []string{middleware.ProxyURLHeader, middleware.CredentialHeader, middleware.RetryHeader,
-		middleware.TimeoutHeader, response.RawHeader, "Authorization"} {
+	for _, name := range []string{middleware.ProxyURLHeader, middleware.CredentialHeader, upstream.RetryHeader,
+		upstream.TimeoutHeader, response.RawHeader, "Authorization"} {
 		if c := http.CanonicalHeaderKey(name); c != name {
 			t.Errorf("%q is not canonical (%q)", name, c)
 		}

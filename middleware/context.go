@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
+	"github.com/onbehalf/onbehalf/middleware/upstream"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -28,22 +30,12 @@ type reqState struct {
 	hasRoute     bool
 	principal    Principal
 	hasPrincipal bool
-	integration  *Integration
-	conn         *tokens.Connection
-	target       *url.URL
+	start        time.Time // for the Observer
 
-	// For the Observer: filled as the request goes.
-	start    time.Time
-	upstream time.Duration // time to the provider's response headers
-	retries  int
-	attempts int   // attempts the request may make (retry policy)
-	applyErr error // applying the credential failed in Rewrite; the transport returns it
-	// bareHeader is the outbound header before the credential was applied,
-	// kept only for integrations that follow redirects (for hops to another origin).
-	bareHeader http.Header
-	// deadline reports that the Handler applied the Forwarder's deadline
-	// when the request came in, so the Forwarder does not add another.
-	deadline bool
+	// up holds the integration, connection and target the stages found, and
+	// what the upstream chain records (timing, retries): the Forwarder
+	// reads and writes it through the upstream.StateKey key.
+	up upstream.State
 	// mode is the response mode, written by response.SetMode through the
 	// response.ModeSlot key.
 	mode response.Mode
@@ -57,6 +49,8 @@ func (s *reqState) Value(key any) any {
 		return s
 	case response.ModeSlot:
 		return &s.mode
+	case upstream.StateKey:
+		return &s.up
 	}
 	return s.Context.Value(key)
 }
@@ -173,16 +167,16 @@ func PrincipalFromContext(ctx context.Context) (Principal, bool) {
 }
 
 // WithIntegration returns a context carrying in.
-func WithIntegration(ctx context.Context, in *Integration) context.Context {
+func WithIntegration(ctx context.Context, in *integrations.Integration) context.Context {
 	ctx, s := ensureState(ctx)
-	s.integration = in
+	s.up.Integration = in
 	return ctx
 }
 
 // IntegrationFromContext returns the integration stored by the Resolver stage.
-func IntegrationFromContext(ctx context.Context) (*Integration, bool) {
-	if s := stateFrom(ctx); s != nil && s.integration != nil {
-		return s.integration, true
+func IntegrationFromContext(ctx context.Context) (*integrations.Integration, bool) {
+	if s := stateFrom(ctx); s != nil && s.up.Integration != nil {
+		return s.up.Integration, true
 	}
 	return nil, false
 }
@@ -190,15 +184,15 @@ func IntegrationFromContext(ctx context.Context) (*Integration, bool) {
 // WithConnection returns a context carrying c.
 func WithConnection(ctx context.Context, c *tokens.Connection) context.Context {
 	ctx, s := ensureState(ctx)
-	s.conn = c
+	s.up.Connection = c
 	return ctx
 }
 
 // ConnectionFromContext returns the connection stored by the Injector stage.
 // Its credential is ready to apply. Callers must not modify it.
 func ConnectionFromContext(ctx context.Context) (*tokens.Connection, bool) {
-	if s := stateFrom(ctx); s != nil && s.conn != nil {
-		return s.conn, true
+	if s := stateFrom(ctx); s != nil && s.up.Connection != nil {
+		return s.up.Connection, true
 	}
 	return nil, false
 }
@@ -206,15 +200,15 @@ func ConnectionFromContext(ctx context.Context) (*tokens.Connection, bool) {
 // WithTarget returns a context carrying u.
 func WithTarget(ctx context.Context, u *url.URL) context.Context {
 	ctx, s := ensureState(ctx)
-	s.target = u
+	s.up.Target = u
 	return ctx
 }
 
 // TargetFromContext returns the checked target URL stored by the Guard stage.
 // Callers must not modify it.
 func TargetFromContext(ctx context.Context) (*url.URL, bool) {
-	if s := stateFrom(ctx); s != nil && s.target != nil {
-		return s.target, true
+	if s := stateFrom(ctx); s != nil && s.up.Target != nil {
+		return s.up.Target, true
 	}
 	return nil, false
 }

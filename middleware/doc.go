@@ -9,9 +9,9 @@
 //		Projects: []middleware.ProjectConfig{{
 //			ID:   "acme-prod",
 //			Keys: []middleware.KeyConfig{{PEM: userTokenPublicKeyPEM}},
-//			Integrations: []middleware.IntegrationConfig{{
+//			Integrations: []integrations.Config{{
 //				Type: "stripe", BaseURL: "https://api.stripe.com",
-//				Auth: middleware.SchemeConfig{Type: middleware.AuthAPIKey, Prefix: "Bearer "},
+//				Auth: integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "},
 //			}},
 //		}},
 //		Store: tokens.NewMemoryStore(),
@@ -25,7 +25,14 @@
 // New assembles the stages; each is also usable alone, as a Middleware built
 // once by its constructor and mounted through its Handler method:
 //
-//	router → Auth → Resolver → Injector → Guard → response.SetMode → Forwarder
+//	router → Auth → Resolver → Injector → Guard → response.SetMode → upstream.Forwarder
+//
+// The integration definitions (config, credential schemes, the built-in
+// catalog, the Registry) live in package integrations; the upstream round
+// trip (the Forwarder and its RoundTripper chain: credential, retry,
+// throttle, guarded transport) in package middleware/upstream. This package
+// keeps the assembly (Config, New, the routes, the request state), the thin
+// stages, the SDK bootstrap routes and the Observer hook.
 //
 // Each stage stores what it learned in the request context (RouteFromContext,
 // PrincipalFromContext, IntegrationFromContext, ConnectionFromContext,

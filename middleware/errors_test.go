@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
+	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
@@ -43,9 +45,9 @@ func TestProxyErrors(t *testing.T) {
 		c.Store = flaky
 		c.Forwarder.MaxRequestBytes = 1024
 		c.Projects[0].Integrations = append(c.Projects[0].Integrations,
-			middleware.IntegrationConfig{Type: "github", BaseURL: "https://api.github.com", Auth: middleware.SchemeConfig{Type: middleware.AuthAPIKey}},
-			middleware.IntegrationConfig{Type: "salesforce", BaseURL: "{instance_url}/services/data/v60.0", AllowedHosts: []string{"*.my.salesforce.com"},
-				Auth: middleware.SchemeConfig{Type: middleware.AuthAPIKey}})
+			integrations.Config{Type: "github", BaseURL: "https://api.github.com", Auth: integrations.SchemeConfig{Type: integrations.AuthAPIKey}},
+			integrations.Config{Type: "salesforce", BaseURL: "{instance_url}/services/data/v60.0", AllowedHosts: []string{"*.my.salesforce.com"},
+				Auth: integrations.SchemeConfig{Type: integrations.AuthAPIKey}})
 	}})
 	reauth := connect(t, e, "github", tokens.Credential{APIKey: "k"}, nil)
 	reauth.Status = tokens.StatusNeedsReauth
@@ -67,13 +69,13 @@ func TestProxyErrors(t *testing.T) {
 	}{
 		{"unknown integration", "GET", e.ProxyURL("nope", "x"), nil, nil, false, 404, "INTEGRATION_NOT_FOUND", ""},
 		{"unknown custom id", "GET", e.Server.URL + "/projects/" + e.Project + "/sdk/proxy/custom/nope/x", nil, nil, false, 404, "INTEGRATION_NOT_FOUND", ""},
-		{"not connected", "GET", e.ProxyURL("custom.tasklab", "tasks"), nil, http.Header{"Authorization": {"Bearer " + e.Signer.MustToken(e.Project, "stranger")}}, false, 400, "INTEGRATION_NOT_ENABLED", middleware.MessageNotEnabled},
+		{"not connected", "GET", e.ProxyURL("custom.tasklab", "tasks"), nil, http.Header{"Authorization": {"Bearer " + e.Signer.MustToken(e.Project, "stranger")}}, false, 400, "INTEGRATION_NOT_ENABLED", response.MessageNotEnabled},
 		{"unknown credential id", "GET", e.ProxyURL("custom.tasklab", "tasks"), nil, http.Header{"X-Paragon-Credential": {"cred-nope"}}, false, 404, "CREDENTIAL_NOT_FOUND", ""},
 		{"needs re-authorization", "GET", e.ProxyURL("github", "user"), nil, nil, false, 403, "CONNECTION_REAUTH_REQUIRED", ""},
 		{"store down", "GET", e.ProxyURL("custom.tasklab", "tasks"), nil, nil, true, 503, "STORE_UNAVAILABLE", ""},
-		{"refused host", "GET", e.ProxyURL("custom.tasklab", "https://evil.example.com/x"), nil, nil, false, 403, "HOST_NOT_ALLOWED", middleware.MessageDomainInvalid},
-		{"IP literal host", "GET", e.ProxyURL("custom.tasklab", "https://169.254.169.254/latest"), nil, nil, false, 403, "HOST_IP_LITERAL", middleware.MessageDomainInvalid},
-		{"templated host outside the allowlist", "GET", e.ProxyURL("salesforce", "sobjects"), nil, nil, false, 403, "HOST_NOT_ALLOWED", middleware.MessageDomainInvalid},
+		{"refused host", "GET", e.ProxyURL("custom.tasklab", "https://evil.example.com/x"), nil, nil, false, 403, "HOST_NOT_ALLOWED", response.MessageDomainInvalid},
+		{"IP literal host", "GET", e.ProxyURL("custom.tasklab", "https://169.254.169.254/latest"), nil, nil, false, 403, "HOST_IP_LITERAL", response.MessageDomainInvalid},
+		{"templated host outside the allowlist", "GET", e.ProxyURL("salesforce", "sobjects"), nil, nil, false, 403, "HOST_NOT_ALLOWED", response.MessageDomainInvalid},
 		{"dot segments", "GET", e.ProxyURL("custom.tasklab", "tasks/%2e%2e/%2e%2e/oauth/token"), nil, nil, false, 400, "PATH_INVALID", ""},
 		{"target in path and header", "GET", e.ProxyURL("custom.tasklab", "tasks"), nil, http.Header{"X-Paragon-Proxy-Url": {"/tasks"}}, false, 400, "TARGET_INVALID", ""},
 		{"body over the limit", "POST", e.ProxyURL("custom.tasklab", "tasks"), &big, nil, false, 413, "REQUEST_TOO_LARGE", ""},
@@ -110,8 +112,8 @@ func TestProxyErrors(t *testing.T) {
 func TestBootstrap(t *testing.T) {
 	e := onbehalftest.NewEnv(t, onbehalftest.EnvOptions{Configure: func(c *middleware.Config) {
 		c.Projects[0].Integrations = append(c.Projects[0].Integrations,
-			middleware.IntegrationConfig{Type: "slack", BaseURL: "https://slack.com/api", Auth: middleware.SchemeConfig{Type: middleware.AuthAPIKey}},
-			middleware.IntegrationConfig{Type: "hubspot", BaseURL: "https://api.hubapi.com", Auth: middleware.SchemeConfig{Type: middleware.AuthAPIKey}})
+			integrations.Config{Type: "slack", BaseURL: "https://slack.com/api", Auth: integrations.SchemeConfig{Type: integrations.AuthAPIKey}},
+			integrations.Config{Type: "hubspot", BaseURL: "https://api.hubapi.com", Auth: integrations.SchemeConfig{Type: integrations.AuthAPIKey}})
 	}})
 	bad := connect(t, e, "hubspot", tokens.Credential{APIKey: "k"}, nil)
 	bad.Status = tokens.StatusNeedsReauth

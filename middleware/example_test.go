@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -29,7 +30,7 @@ func ExampleNew() {
 
 	h, err := middleware.New(middleware.Config{
 		Projects: []middleware.ProjectConfig{{ID: "acme", Keys: []middleware.KeyConfig{signer.KeyConfig()},
-			Integrations: []middleware.IntegrationConfig{onbehalftest.TaskLabIntegration(base, "client", "secret")}}},
+			Integrations: []integrations.Config{onbehalftest.TaskLabIntegration(base, "client", "secret")}}},
 		Store: store,
 	})
 	if err != nil {
@@ -98,24 +99,3 @@ func ExampleAuth_Handler() {
 	// 401 {"message":"Missing user token: send Authorization: Bearer \u003ctoken\u003e.","code":"AUTH_TOKEN_MISSING","status":401}
 }
 
-// An integration whose base URL comes from the connection, as Salesforce's
-// instance_url does; the expanded host must match the allowed hosts.
-func ExampleIntegration_BaseURL() {
-	in, err := middleware.NewIntegration(middleware.IntegrationConfig{
-		Type:         "salesforce",
-		BaseURL:      "{instance_url}/services/data/v60.0",
-		AllowedHosts: []string{"*.my.salesforce.com"},
-		Auth:         middleware.SchemeConfig{Type: middleware.AuthOAuth2, TokenURL: "https://login.salesforce.com/services/oauth2/token"},
-	})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	for _, instance := range []string{"https://acme.my.salesforce.com", "https://evil.example.com"} {
-		u, err := in.BaseURL(&tokens.Connection{Fields: map[string]string{"instance_url": instance}})
-		fmt.Println(u, err)
-	}
-	// Output:
-	// https://acme.my.salesforce.com/services/data/v60.0 <nil>
-	// <nil> middleware: base URL host "evil.example.com": hosts: host not allowed
-}

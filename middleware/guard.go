@@ -33,7 +33,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			fail(w, errors.New("middleware: guard mounted without router, resolver and injector"))
 			return
 		}
-		base, err := in.baseURL(c)
+		base, err := in.Base(c)
 		if err != nil {
 			fail(w, err)
 			return

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/onbehalf/onbehalf/integrations"
+	"github.com/onbehalf/onbehalf/middleware/upstream"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -25,7 +27,7 @@ type Config struct {
 	Projects []ProjectConfig
 	// Registry finds integrations; nil means a StaticRegistry built from
 	// Projects[].Integrations.
-	Registry IntegrationRegistry
+	Registry integrations.Registry
 	// Store holds connections. Required.
 	Store tokens.Store
 	// Refresher refreshes OAuth2 credentials; nil means one over Store with
@@ -36,7 +38,7 @@ type Config struct {
 	Auth AuthConfig
 	// Forwarder tunes the upstream round trip; its Refresher field is filled
 	// from Refresher when nil.
-	Forwarder ForwarderConfig
+	Forwarder upstream.Config
 	// Connect, when set, serves the account-connection routes
 	// /projects/{projectID}/sdk/connect/... and the Connect Portal page
 	// /projects/{projectID}/sdk/portal (see package connect). It receives the
@@ -63,7 +65,7 @@ type Handler struct {
 	proxy     http.Handler // the proxy chain, from Auth to the Forwarder
 	dispatch  http.Handler // h.serve, as a value made once
 	auth      *Auth
-	fwd       *Forwarder
+	fwd       *upstream.Forwarder
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -82,11 +84,11 @@ func New(cfg Config) (*Handler, error) {
 	}
 	reg := cfg.Registry
 	if reg == nil {
-		m := map[string][]IntegrationConfig{}
+		m := map[string][]integrations.Config{}
 		for _, p := range cfg.Projects {
 			m[p.ID] = p.Integrations
 		}
-		sr, err := NewStaticRegistry(m)
+		sr, err := integrations.NewStaticRegistry(m)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +112,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Forwarder.Refresher == nil {
 		cfg.Forwarder.Refresher = injector.Refresher()
 	}
-	fwd, err := NewForwarder(cfg.Forwarder)
+	fwd, err := upstream.New(cfg.Forwarder)
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +138,15 @@ func New(cfg Config) (*Handler, error) {
 	r.Handle(sdk+"/me", routed(RouteMe, auth.Handler(http.HandlerFunc(boot.Me)))).Methods(http.MethodGet, http.MethodPatch)
 	r.Handle(sdk+"/integrations", routed(RouteIntegrations, auth.Handler(http.HandlerFunc(boot.Integrations)))).Methods(http.MethodGet)
 	if cfg.Connect != nil {
-		r.PathPrefix(sdk + "/connect").Handler(routed(RouteConnect, cfg.Connect))
-		r.Handle(sdk+"/portal", routed(RouteConnect, cfg.Connect))
+		// The connect handler finds the project in the path itself: it gets
+		// the path without the prefix, so that the first /projects/{p}/sdk/
+		// it sees is the route's.
+		connect := cfg.Connect
+		if cfg.Prefix != "" {
+			connect = http.StripPrefix(cfg.Prefix, connect)
+		}
+		r.PathPrefix(sdk + "/connect").Handler(routed(RouteConnect, connect))
+		r.Handle(sdk+"/portal", routed(RouteConnect, connect))
 	}
 	root.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		response.WriteError(w, response.New(http.StatusNotFound, response.CodeNotFound, "No such route."))
@@ -261,13 +270,13 @@ func (h *Handler) serveProxy(w http.ResponseWriter, r *http.Request, rt Route) {
 	ctx := r.Context()
 	// A malformed timeout header is left to the Forwarder, which answers 400
 	// after the token is checked, as for every other request option.
-	if d, err := h.fwd.timeout(r.Header); err == nil && d > 0 {
+	if d, err := h.fwd.Timeout(r.Header); err == nil && d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 		var s *reqState
 		ctx, s = ensureState(ctx)
-		s.deadline = true
+		s.up.DeadlineSet = true
 		r = r.WithContext(ctx)
 	}
 	serveRoute(w, r, rt, h.proxy)

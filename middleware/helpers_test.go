@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -70,8 +71,8 @@ func (rec *recorder) last(t *testing.T) *recorded {
 }
 
 // localIntegration is an integration on the recorder, allowed to reach loopback.
-func localIntegration(rec *recorder, typ string, auth middleware.SchemeConfig) middleware.IntegrationConfig {
-	return middleware.IntegrationConfig{
+func localIntegration(rec *recorder, typ string, auth integrations.SchemeConfig) integrations.Config {
+	return integrations.Config{
 		Type: typ, BaseURL: rec.base + "/base", AllowedSchemes: []string{"http"},
 		AllowedPorts: []int{portOf(rec.base)}, AllowAddresses: []string{"127.0.0.0/8", "::1/128"}, Auth: auth,
 	}
@@ -90,7 +91,7 @@ func portOf(base string) int {
 }
 
 // envWith starts an Env whose project also has the given integrations.
-func envWith(t *testing.T, extra []middleware.IntegrationConfig, configure ...func(*middleware.Config)) *onbehalftest.Env {
+func envWith(t *testing.T, extra []integrations.Config, configure ...func(*middleware.Config)) *onbehalftest.Env {
 	return onbehalftest.NewEnv(t, onbehalftest.EnvOptions{Configure: func(c *middleware.Config) {
 		c.Projects[0].Integrations = append(c.Projects[0].Integrations, extra...)
 		for _, f := range configure {

@@ -67,7 +67,7 @@ func (inj *Injector) Handler(next http.Handler) http.Handler {
 			fail(w, response.Wrap(err, http.StatusNotFound, response.CodeCredentialNotFound, "No connection with this credential id for the user."))
 			return
 		case errors.Is(err, tokens.ErrNotFound):
-			fail(w, response.Wrap(err, http.StatusBadRequest, response.CodeNotEnabled, MessageNotEnabled))
+			fail(w, response.Wrap(err, http.StatusBadRequest, response.CodeNotEnabled, response.MessageNotEnabled))
 			return
 		case err != nil:
 			if !errors.Is(err, tokens.ErrUnavailable) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/onbehalf/onbehalf/middleware/upstream"
 	"github.com/onbehalf/onbehalf/response"
 )
 
@@ -62,7 +63,7 @@ func Observers(obs ...Observer) Observer {
 // DefaultLoggedHeaders are the request headers whose values the log observer
 // writes; every other header is logged by name with its value redacted.
 var DefaultLoggedHeaders = []string{"Accept", "Content-Type", "Content-Length", "User-Agent",
-	"X-Paragon-Sdk-Version", "X-Paragon-Use-Raw-Response", RetryHeader, TimeoutHeader}
+	"X-Paragon-Sdk-Version", "X-Paragon-Use-Raw-Response", upstream.RetryHeader, upstream.TimeoutHeader}
 
 // neverLogged are headers whose values are redacted even when allowed.
 var neverLogged = map[string]bool{"Authorization": true, "Cookie": true, "Proxy-Authorization": true,
@@ -179,18 +180,18 @@ func serveObserved(obs Observer, next http.Handler, w http.ResponseWriter, r *ht
 	defer func() {
 		rec := &Record{Start: s.start, Duration: time.Since(s.start), Method: r.Method,
 			Mode: response.ModeOf(r.Header).String(), Status: ow.status, BytesOut: ow.bytes,
-			UpstreamLatency: s.upstream, Retries: s.retries, RequestHeader: r.Header}
+			UpstreamLatency: s.up.Upstream, Retries: s.up.Retries, RequestHeader: r.Header}
 		if s.hasRoute {
 			rec.Route, rec.Project = s.route.Kind.String(), s.route.Project
 		}
 		if s.hasPrincipal {
 			rec.User = s.principal.User
 		}
-		if s.integration != nil {
-			rec.Integration = s.integration.Key()
+		if s.up.Integration != nil {
+			rec.Integration = s.up.Integration.Key()
 		}
-		if s.target != nil {
-			rec.Host = s.target.Hostname()
+		if s.up.Target != nil {
+			rec.Host = s.up.Target.Hostname()
 		}
 		h := ow.Header()
 		rec.ErrorCode, rec.ErrorSource = h.Get(response.ErrorCodeHeader), h.Get(response.ErrorSourceHeader)

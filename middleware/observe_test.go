@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -20,7 +21,7 @@ import (
 func TestLogObserver(t *testing.T) {
 	var logs syncBuffer
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey, Prefix: "Bearer "})},
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "})},
 		func(c *middleware.Config) {
 			c.Observer = &middleware.LogObserver{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 		})
@@ -99,9 +100,9 @@ func TestObserverRecordsRetries(t *testing.T) {
 		seen = append(seen, *r)
 		mu.Unlock()
 	})
-	in := localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})
-	in.Retry = middleware.RetryConfig{MaxAttempts: 2, BaseDelayMs: 1}
-	e := envWith(t, []middleware.IntegrationConfig{in}, func(c *middleware.Config) {
+	in := localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})
+	in.Retry = integrations.RetryConfig{MaxAttempts: 2, BaseDelayMs: 1}
+	e := envWith(t, []integrations.Config{in}, func(c *middleware.Config) {
 		c.Observer = middleware.Observers(capture, &middleware.LogObserver{Logger: slog.New(slog.DiscardHandler)})
 	})
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)

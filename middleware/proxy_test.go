@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -18,11 +19,11 @@ import (
 // raw and the cleaned (https:/host) form.
 func TestRoutes(t *testing.T) {
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{
-		localIntegration(rec, "slack", middleware.SchemeConfig{Type: middleware.AuthAPIKey, Prefix: "Bearer "}),
+	e := envWith(t, []integrations.Config{
+		localIntegration(rec, "slack", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "}),
 		{Type: "custom", ID: "c-42", Slug: "Reports", BaseURL: rec.base + "/reports", AllowedSchemes: []string{"http"},
 			AllowedPorts: []int{portOf(rec.base)}, AllowAddresses: []string{"127.0.0.0/8", "::1/128"},
-			Auth: middleware.SchemeConfig{Type: middleware.AuthAPIKey, In: "query", Name: "key"}},
+			Auth: integrations.SchemeConfig{Type: integrations.AuthAPIKey, In: "query", Name: "key"}},
 	})
 	connect(t, e, "slack", tokens.Credential{APIKey: "xoxb-slack"}, nil)
 	connect(t, e, "custom.reports", tokens.Credential{APIKey: "rep-key"}, nil)
@@ -75,7 +76,7 @@ func TestRoutes(t *testing.T) {
 // TestMethodsForwarded: every HTTP method is accepted and forwarded as is.
 func TestMethodsForwarded(t *testing.T) {
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})})
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})})
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "PROPFIND"} {
 		resp := e.Do(t, m, e.ProxyURL("api", "things/1"), nil, nil)
@@ -93,18 +94,18 @@ func TestMethodsForwarded(t *testing.T) {
 // expects it, on the outbound request only.
 func TestCredentialSchemes(t *testing.T) {
 	rec := newRecorder(t)
-	mk := func(typ string, a middleware.SchemeConfig, headers map[string]string) middleware.IntegrationConfig {
+	mk := func(typ string, a integrations.SchemeConfig, headers map[string]string) integrations.Config {
 		c := localIntegration(rec, typ, a)
 		c.Headers = headers
 		return c
 	}
-	e := envWith(t, []middleware.IntegrationConfig{
-		mk("bearer", middleware.SchemeConfig{Type: middleware.AuthOAuth2, TokenURL: "http://localhost:1/token"}, nil),
-		mk("keyheader", middleware.SchemeConfig{Type: middleware.AuthAPIKey, Name: "X-Api-Key"}, nil),
-		mk("keyprefix", middleware.SchemeConfig{Type: middleware.AuthAPIKey, Prefix: "Token token="}, nil),
-		mk("keyquery", middleware.SchemeConfig{Type: middleware.AuthAPIKey, In: "query", Name: "api_key"}, nil),
-		mk("basic", middleware.SchemeConfig{Type: middleware.AuthBasic}, nil),
-		mk("templated", middleware.SchemeConfig{Type: middleware.AuthNone},
+	e := envWith(t, []integrations.Config{
+		mk("bearer", integrations.SchemeConfig{Type: integrations.AuthOAuth2, TokenURL: "http://localhost:1/token"}, nil),
+		mk("keyheader", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Name: "X-Api-Key"}, nil),
+		mk("keyprefix", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Token token="}, nil),
+		mk("keyquery", integrations.SchemeConfig{Type: integrations.AuthAPIKey, In: "query", Name: "api_key"}, nil),
+		mk("basic", integrations.SchemeConfig{Type: integrations.AuthBasic}, nil),
+		mk("templated", integrations.SchemeConfig{Type: integrations.AuthNone},
 			map[string]string{"X-Account": "{account}", "X-Signature": "key={credential.api_key}", "Notion-Version": "2022-06-28"}),
 	})
 	connect(t, e, "bearer", tokens.Credential{AccessToken: "at-1", Expiry: time.Now().Add(hour)}, nil)
@@ -151,7 +152,7 @@ func TestCredentialSchemes(t *testing.T) {
 // provider, and a client's Connection header cannot strip the credential.
 func TestHeadersNotForwarded(t *testing.T) {
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey, Prefix: "Bearer "})})
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "})})
 	connect(t, e, "api", tokens.Credential{APIKey: "provider-key"}, nil)
 	token := e.Token()
 	resp := e.Do(t, "POST", e.ProxyURL("api", "x"), str(`{"a":1}`), http.Header{
@@ -204,9 +205,9 @@ func TestHeadersNotForwarded(t *testing.T) {
 // types (form posts, multipart, octet-stream) stream through unchanged.
 func TestContentTypes(t *testing.T) {
 	rec := newRecorder(t)
-	in := localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})
+	in := localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})
 	in.DefaultContentType = "text/plain"
-	e := envWith(t, []middleware.IntegrationConfig{in})
+	e := envWith(t, []integrations.Config{in})
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
 	cases := []struct{ sent, body, want string }{
 		{"auto", `{"x":[1,2]}`, "application/json"},
@@ -236,7 +237,7 @@ func TestContentTypes(t *testing.T) {
 // JSON mode, the size cap, raw streaming and upstream errors.
 func TestResponseModes(t *testing.T) {
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})},
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})},
 		func(c *middleware.Config) { c.Forwarder.Response.MaxJSONBytes = 1024 })
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
 	reply := func(status int, ctype, body string, extra ...string) http.HandlerFunc {
@@ -308,7 +309,7 @@ func TestResponseModes(t *testing.T) {
 // TestIntegrationErrorMeta: the upstream body comes back inside meta.
 func TestIntegrationErrorMeta(t *testing.T) {
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})})
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})})
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
 	rec.setReply(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -339,7 +340,7 @@ func TestIntegrationErrorMeta(t *testing.T) {
 // minus those that would act on the host app's origin.
 func TestRawModeHeaders(t *testing.T) {
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})})
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})})
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
 	rec.setReply(func(w http.ResponseWriter, _ *http.Request) {
 		h := w.Header()

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -14,10 +15,10 @@ import (
 // to another origin.
 func TestFollowRedirects(t *testing.T) {
 	a, b := newRecorder(t), newRecorder(t)
-	in := localIntegration(a, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey, Prefix: "Bearer "})
+	in := localIntegration(a, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "})
 	in.AllowedPorts = []int{portOf(a.base), portOf(b.base)}
 	in.FollowRedirects = 3
-	e := envWith(t, []middleware.IntegrationConfig{in})
+	e := envWith(t, []integrations.Config{in})
 	connect(t, e, "api", tokens.Credential{APIKey: "provider-key"}, nil)
 	redirect := func(code int, loc string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +104,7 @@ func TestMaxConcurrent(t *testing.T) {
 		<-release
 		w.WriteHeader(204)
 	})
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})},
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})},
 		func(c *middleware.Config) { c.Forwarder.MaxConcurrent = 1 })
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
 	done := make(chan int)

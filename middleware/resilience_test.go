@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/middleware/upstream"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
@@ -27,10 +29,10 @@ func TestRetriesThroughHandler(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":true}`)
 	})
-	retrying := localIntegration(rec, "retrying", middleware.SchemeConfig{Type: middleware.AuthAPIKey})
-	retrying.Retry = middleware.RetryConfig{MaxAttempts: 3, BaseDelayMs: 1}
-	plain := localIntegration(rec, "plain", middleware.SchemeConfig{Type: middleware.AuthAPIKey})
-	e := envWith(t, []middleware.IntegrationConfig{retrying, plain})
+	retrying := localIntegration(rec, "retrying", integrations.SchemeConfig{Type: integrations.AuthAPIKey})
+	retrying.Retry = integrations.RetryConfig{MaxAttempts: 3, BaseDelayMs: 1}
+	plain := localIntegration(rec, "plain", integrations.SchemeConfig{Type: integrations.AuthAPIKey})
+	e := envWith(t, []integrations.Config{retrying, plain})
 	connect(t, e, "retrying", tokens.Credential{APIKey: "k"}, nil)
 	connect(t, e, "plain", tokens.Credential{APIKey: "k"}, nil)
 
@@ -45,9 +47,9 @@ func TestRetriesThroughHandler(t *testing.T) {
 		{"integration policy retries a GET", "retrying", "GET", nil, 200, 2},
 		{"POST without Idempotency-Key is not replayed", "retrying", "POST", nil, 503, 1},
 		{"POST with Idempotency-Key is replayed", "retrying", "POST", http.Header{"Idempotency-Key": {"abc"}}, 200, 2},
-		{"request header turns retries off", "retrying", "GET", http.Header{middleware.RetryHeader: {"0"}}, 503, 1},
+		{"request header turns retries off", "retrying", "GET", http.Header{upstream.RetryHeader: {"0"}}, 503, 1},
 		{"no policy: no retry", "plain", "GET", nil, 503, 1},
-		{"request header turns retries on", "plain", "PUT", http.Header{middleware.RetryHeader: {"2"}}, 200, 2},
+		{"request header turns retries on", "plain", "PUT", http.Header{upstream.RetryHeader: {"2"}}, 200, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,7 +61,7 @@ func TestRetriesThroughHandler(t *testing.T) {
 				t.Fatalf("got %d after %d upstream calls, want %d after %d", resp.StatusCode, calls.Load(), tc.wantStatus, tc.wantCalls)
 			}
 			for k := range rec.last(t).Header {
-				if k == middleware.RetryHeader || k == "Idempotency-Key" && tc.header == nil {
+				if k == upstream.RetryHeader || k == "Idempotency-Key" && tc.header == nil {
 					t.Fatalf("%s reached the provider", k)
 				}
 			}
@@ -68,7 +70,7 @@ func TestRetriesThroughHandler(t *testing.T) {
 			}
 		})
 	}
-	resp := e.Do(t, "GET", e.ProxyURL("plain", "x"), nil, http.Header{middleware.RetryHeader: {"eleven"}})
+	resp := e.Do(t, "GET", e.ProxyURL("plain", "x"), nil, http.Header{upstream.RetryHeader: {"eleven"}})
 	if b := errorBody(t, resp); resp.StatusCode != 400 || b.Code != "BAD_REQUEST" {
 		t.Fatalf("bad retry header: %d %+v", resp.StatusCode, b)
 	}
@@ -83,14 +85,14 @@ func TestTimeoutHeader(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "slow", middleware.SchemeConfig{Type: middleware.AuthAPIKey})})
+	e := envWith(t, []integrations.Config{localIntegration(rec, "slow", integrations.SchemeConfig{Type: integrations.AuthAPIKey})})
 	connect(t, e, "slow", tokens.Credential{APIKey: "k"}, nil)
 	start := time.Now()
-	resp := e.Do(t, "GET", e.ProxyURL("slow", "x"), nil, http.Header{middleware.TimeoutHeader: {"200"}})
+	resp := e.Do(t, "GET", e.ProxyURL("slow", "x"), nil, http.Header{upstream.TimeoutHeader: {"200"}})
 	if b := errorBody(t, resp); resp.StatusCode != 504 || b.Code != "UPSTREAM_TIMEOUT" || time.Since(start) > 1500*time.Millisecond {
 		t.Fatalf("got %d %+v after %v", resp.StatusCode, b, time.Since(start))
 	}
-	resp = e.Do(t, "GET", e.ProxyURL("slow", "x"), nil, http.Header{middleware.TimeoutHeader: {"-5"}})
+	resp = e.Do(t, "GET", e.ProxyURL("slow", "x"), nil, http.Header{upstream.TimeoutHeader: {"-5"}})
 	if b := errorBody(t, resp); resp.StatusCode != 400 {
 		t.Fatalf("bad timeout header: %d %+v", resp.StatusCode, b)
 	}
@@ -108,7 +110,7 @@ func TestHeaderTimeoutWithoutDeadline(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "slow", middleware.SchemeConfig{Type: middleware.AuthAPIKey})},
+	e := envWith(t, []integrations.Config{localIntegration(rec, "slow", integrations.SchemeConfig{Type: integrations.AuthAPIKey})},
 		func(c *middleware.Config) {
 			c.Forwarder.Timeout = -1
 			c.Forwarder.Transport.ResponseHeaderTimeout = 200 * time.Millisecond
@@ -132,9 +134,9 @@ func TestThrottleThroughHandler(t *testing.T) {
 		w.Header().Set("X-RateLimit-Reset", "60")
 		_, _ = io.WriteString(w, `{}`)
 	})
-	in := localIntegration(rec, "limited", middleware.SchemeConfig{Type: middleware.AuthAPIKey})
-	in.Throttle = middleware.ThrottleConfig{Enabled: true, FailFast: true}
-	e := envWith(t, []middleware.IntegrationConfig{in})
+	in := localIntegration(rec, "limited", integrations.SchemeConfig{Type: integrations.AuthAPIKey})
+	in.Throttle = integrations.ThrottleConfig{Enabled: true, FailFast: true}
+	e := envWith(t, []integrations.Config{in})
 	connect(t, e, "limited", tokens.Credential{APIKey: "k"}, nil)
 	readBody(t, e.Do(t, "GET", e.ProxyURL("limited", "x"), nil, nil))
 	for range 3 {
@@ -169,13 +171,13 @@ func TestDeadlineBoundsRefreshWait(t *testing.T) {
 	}))
 	t.Cleanup(tokenSrv.Close)
 	t.Cleanup(func() { close(release) })
-	in := localIntegration(rec, "slowtoken", middleware.SchemeConfig{Type: middleware.AuthOAuth2,
+	in := localIntegration(rec, "slowtoken", integrations.SchemeConfig{Type: integrations.AuthOAuth2,
 		TokenURL: tokenSrv.URL + "/token", ClientID: "cid", ClientSecret: "secret"})
-	e := envWith(t, []middleware.IntegrationConfig{in})
+	e := envWith(t, []integrations.Config{in})
 	connect(t, e, "slowtoken", tokens.Credential{AccessToken: "old-at", RefreshToken: "old-rt", TokenType: "Bearer",
 		Expiry: time.Now().Add(-time.Minute)}, nil)
 	start := time.Now()
-	resp := e.Do(t, "GET", e.ProxyURL("slowtoken", "x"), nil, http.Header{middleware.TimeoutHeader: {"300"}})
+	resp := e.Do(t, "GET", e.ProxyURL("slowtoken", "x"), nil, http.Header{upstream.TimeoutHeader: {"300"}})
 	took := time.Since(start)
 	if b := errorBody(t, resp); resp.StatusCode != 504 || b.Code != "REFRESH_TIMEOUT" || took > 2*time.Second {
 		t.Fatalf("got %d %+v after %v; want 504 REFRESH_TIMEOUT within about 300 ms", resp.StatusCode, b, took)

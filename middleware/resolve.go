@@ -4,18 +4,19 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 )
 
 // Resolver is stage 2: it finds the integration the route names in the
-// IntegrationRegistry and stores it in the request context. It also enforces
+// integrations.Registry and stores it in the request context. It also enforces
 // the principal's proxy permission.
 type Resolver struct {
-	reg IntegrationRegistry
+	reg integrations.Registry
 }
 
 // NewResolver returns the stage over reg.
-func NewResolver(reg IntegrationRegistry) (*Resolver, error) {
+func NewResolver(reg integrations.Registry) (*Resolver, error) {
 	if reg == nil {
 		return nil, errors.New("middleware: resolver: nil registry")
 	}
@@ -36,9 +37,9 @@ func (rs *Resolver) Handler(next http.Handler) http.Handler {
 			fail(w, response.New(http.StatusForbidden, response.CodePermissionDenied, "This user token may not make proxy requests."))
 			return
 		}
-		in, err := rs.reg.Lookup(r.Context(), p.Project, IntegrationRef{Name: rt.Integration, CustomID: rt.CustomID})
+		in, err := rs.reg.Lookup(r.Context(), p.Project, integrations.Ref{Name: rt.Integration, CustomID: rt.CustomID})
 		if err != nil {
-			if errors.Is(err, ErrIntegrationNotFound) {
+			if errors.Is(err, integrations.ErrNotFound) {
 				err = response.Wrap(err, http.StatusNotFound, response.CodeIntegrationNotFound, "Unknown integration for this project.")
 			}
 			fail(w, err)

@@ -14,7 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
@@ -185,10 +187,10 @@ func countingServer(t *testing.T, addr string) (*countingListener, int) {
 }
 
 // dnsIntegration is an integration whose base host is a fake-DNS name.
-func dnsIntegration(typ, host string, port int, allow ...string) middleware.IntegrationConfig {
-	return middleware.IntegrationConfig{
+func dnsIntegration(typ, host string, port int, allow ...string) integrations.Config {
+	return integrations.Config{
 		Type: typ, BaseURL: "http://" + host + ":" + strconv.Itoa(port) + "/base", AllowedSchemes: []string{"http"},
-		AllowAddresses: allow, Auth: middleware.SchemeConfig{Type: middleware.AuthAPIKey},
+		AllowAddresses: allow, Auth: integrations.SchemeConfig{Type: integrations.AuthAPIKey},
 	}
 }
 
@@ -206,7 +208,7 @@ func TestSecurityDNSResolvesInternal(t *testing.T) {
 	dns.set("mapped.test", "::ffff:127.0.0.1")    // an AAAA record holding an IPv4-mapped loopback address
 	dns.set("six.test", "::1")                    // IPv6 loopback
 	dns.set("control.test", "127.0.0.1")          // positive control: the fake resolver is really used
-	e := envWith(t, []middleware.IntegrationConfig{
+	e := envWith(t, []integrations.Config{
 		dnsIntegration("rebind", "rebind.test", port),
 		dnsIntegration("multi", "multi.test", port),
 		dnsIntegration("mapped", "mapped.test", port),
@@ -241,7 +243,7 @@ func TestSecurityDNSResolvesInternal(t *testing.T) {
 				return
 			}
 			b := errorBody(t, resp)
-			if resp.StatusCode != tc.status || b.Code != tc.code || b.Message != middleware.MessageDomainInvalid {
+			if resp.StatusCode != tc.status || b.Code != tc.code || b.Message != response.MessageDomainInvalid {
 				t.Fatalf("got %d %+v, want %d %s", resp.StatusCode, b, tc.status, tc.code)
 			}
 			if n := internal.accepts.Load(); n != before {
@@ -264,7 +266,7 @@ func TestSecurityDNSRebinding(t *testing.T) {
 	// The "provider" lives on 127.0.0.2, the only range the integration may reach.
 	provider, _ := countingServer(t, "127.0.0.2:"+strconv.Itoa(port))
 	dns.set("flip.test", "127.0.0.2")
-	e := envWith(t, []middleware.IntegrationConfig{dnsIntegration("flip", "flip.test", port, "127.0.0.2/32")}, withFakeDNS(dns))
+	e := envWith(t, []integrations.Config{dnsIntegration("flip", "flip.test", port, "127.0.0.2/32")}, withFakeDNS(dns))
 	connect(t, e, "flip", tokens.Credential{APIKey: "k"}, nil)
 
 	resp := e.Do(t, "GET", e.ProxyURL("flip", "x"), nil, nil)

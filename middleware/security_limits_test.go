@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -20,8 +21,8 @@ import (
 // provider never receives a complete body.
 func TestSecurityRequestBodyLimit(t *testing.T) {
 	wire := newWireUpstream(t)
-	e := envWith(t, []middleware.IntegrationConfig{{Type: "api", BaseURL: wire.base + "/base", AllowedSchemes: []string{"http"},
-		AllowAddresses: []string{"127.0.0.0/8"}, Auth: middleware.SchemeConfig{Type: middleware.AuthAPIKey}}},
+	e := envWith(t, []integrations.Config{{Type: "api", BaseURL: wire.base + "/base", AllowedSchemes: []string{"http"},
+		AllowAddresses: []string{"127.0.0.0/8"}, Auth: integrations.SchemeConfig{Type: integrations.AuthAPIKey}}},
 		func(c *middleware.Config) { c.Forwarder.MaxRequestBytes = 1024 })
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
 	addr := strings.TrimPrefix(e.Server.URL, "http://")
@@ -65,7 +66,7 @@ func TestSecurityRequestBodyLimit(t *testing.T) {
 // hidden in a compression bomb, and every request has an overall deadline.
 func TestSecurityResponseLimits(t *testing.T) {
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})},
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})},
 		func(c *middleware.Config) {
 			c.Forwarder.Response.MaxJSONBytes = 1024
 			c.Forwarder.Timeout = 300 * time.Millisecond

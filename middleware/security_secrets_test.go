@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/response"
@@ -115,19 +116,19 @@ func TestSecurityNoSecretInLogsOrErrors(t *testing.T) {
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	downBase := "http://localhost:" + strings.TrimPrefix(closed.Addr().String(), "127.0.0.1:")
 	closed.Close()
-	oauth := func(typ, path, secret string) middleware.IntegrationConfig {
-		return localIntegration(rec, typ, middleware.SchemeConfig{Type: middleware.AuthOAuth2,
+	oauth := func(typ, path, secret string) integrations.Config {
+		return localIntegration(rec, typ, integrations.SchemeConfig{Type: integrations.AuthOAuth2,
 			TokenURL: tokenSrv.URL + path, ClientID: "client-" + typ, ClientSecret: secret})
 	}
-	down := middleware.IntegrationConfig{Type: "down", BaseURL: downBase, AllowedSchemes: []string{"http"},
-		AllowAddresses: []string{"127.0.0.0/8", "::1/128"}, Auth: middleware.SchemeConfig{Type: middleware.AuthAPIKey}}
+	down := integrations.Config{Type: "down", BaseURL: downBase, AllowedSchemes: []string{"http"},
+		AllowAddresses: []string{"127.0.0.0/8", "::1/128"}, Auth: integrations.SchemeConfig{Type: integrations.AuthAPIKey}}
 	var store *secretStore
-	e := envWith(t, []middleware.IntegrationConfig{
+	e := envWith(t, []integrations.Config{
 		oauth("oauthecho", "/echo500", csEcho), oauth("oauthgrant", "/grant", csGrant),
 		oauth("oauthok", "/echo500", csEcho),
-		localIntegration(rec, "keyquery", middleware.SchemeConfig{Type: middleware.AuthAPIKey, In: "query", Name: "api_key"}),
-		localIntegration(rec, "keyheader", middleware.SchemeConfig{Type: middleware.AuthAPIKey, Name: "X-Api-Key"}),
-		localIntegration(rec, "basic", middleware.SchemeConfig{Type: middleware.AuthBasic}),
+		localIntegration(rec, "keyquery", integrations.SchemeConfig{Type: integrations.AuthAPIKey, In: "query", Name: "api_key"}),
+		localIntegration(rec, "keyheader", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Name: "X-Api-Key"}),
+		localIntegration(rec, "basic", integrations.SchemeConfig{Type: integrations.AuthBasic}),
 		down,
 	}, func(c *middleware.Config) {
 		store = &secretStore{Store: c.Store}
@@ -281,7 +282,7 @@ func TestSecurityRefreshErrorCodeNotLogged(t *testing.T) {
 	defer tokenSrv.Close()
 	rec := newRecorder(t)
 	var logs syncBuffer
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "oauthcode", middleware.SchemeConfig{Type: middleware.AuthOAuth2,
+	e := envWith(t, []integrations.Config{localIntegration(rec, "oauthcode", integrations.SchemeConfig{Type: integrations.AuthOAuth2,
 		TokenURL: tokenSrv.URL + "/token", ClientID: "c", ClientSecret: "s"})}, func(c *middleware.Config) {
 		rf, err := tokens.NewRefresher(tokens.RefresherConfig{Store: c.Store,
 			OnRefreshFailed: func(ev tokens.RefreshEvent, err error) { fmt.Fprintf(&logs, "refresh failed %+v: %v\n", ev, err) }})

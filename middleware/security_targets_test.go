@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/response"
@@ -27,11 +28,11 @@ func TestSecurityCredentialHosts(t *testing.T) {
 		dns.set(n, "127.0.0.1")
 	}
 	port := func(r *recorder) string { return strconv.Itoa(portOf(r.base)) }
-	e := envWith(t, []middleware.IntegrationConfig{{
+	e := envWith(t, []integrations.Config{{
 		Type: "api", BaseURL: "http://api.test:" + port(api) + "/base", AllowedHosts: []string{"files.test"},
 		AllowedSchemes: []string{"http"}, AllowedPorts: []int{portOf(files.base), portOf(evil.base)},
 		AllowAddresses: []string{"127.0.0.0/8"},
-		Auth:           middleware.SchemeConfig{Type: middleware.AuthAPIKey, Prefix: "Bearer "},
+		Auth:           integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "},
 	}}, withFakeDNS(dns))
 	connect(t, e, "api", tokens.Credential{APIKey: "cross-host-key"}, nil)
 
@@ -60,7 +61,7 @@ func TestSecurityCredentialHosts(t *testing.T) {
 			}
 			before := evil.count.Load()
 			resp := e.Do(t, "GET", target, nil, h)
-			if b := errorBody(t, resp); resp.StatusCode != 403 || b.Code != "HOST_NOT_ALLOWED" || b.Message != middleware.MessageDomainInvalid {
+			if b := errorBody(t, resp); resp.StatusCode != 403 || b.Code != "HOST_NOT_ALLOWED" || b.Message != response.MessageDomainInvalid {
 				t.Fatalf("got %d %+v", resp.StatusCode, b)
 			}
 			if evil.count.Load() != before {
@@ -137,7 +138,7 @@ func doNoRedirect(t *testing.T, e *onbehalftest.Env, method, target, body string
 func TestSecuritySSRFTargets(t *testing.T) {
 	dns := newFakeDNS(t)
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})}, withFakeDNS(dns))
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})}, withFakeDNS(dns))
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
 	p := strconv.Itoa(portOf(rec.base))
 	const (

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -111,13 +112,13 @@ func rawExchange(t *testing.T, addr, raw string) (int, string) {
 // socket and the upstream keeps what it got byte for byte.
 func TestSecurityRequestHeaders(t *testing.T) {
 	wire := newWireUpstream(t)
-	mk := func(typ string, a middleware.SchemeConfig) middleware.IntegrationConfig {
-		return middleware.IntegrationConfig{Type: typ, BaseURL: wire.base + "/base", AllowedSchemes: []string{"http"},
+	mk := func(typ string, a integrations.SchemeConfig) integrations.Config {
+		return integrations.Config{Type: typ, BaseURL: wire.base + "/base", AllowedSchemes: []string{"http"},
 			AllowAddresses: []string{"127.0.0.0/8"}, Auth: a}
 	}
-	e := envWith(t, []middleware.IntegrationConfig{
-		mk("bearer", middleware.SchemeConfig{Type: middleware.AuthAPIKey, Prefix: "Bearer "}),
-		mk("xkey", middleware.SchemeConfig{Type: middleware.AuthAPIKey, Name: "X-Api-Key"}),
+	e := envWith(t, []integrations.Config{
+		mk("bearer", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "}),
+		mk("xkey", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Name: "X-Api-Key"}),
 	})
 	connect(t, e, "bearer", tokens.Credential{APIKey: "provider-key"}, nil)
 	connect(t, e, "xkey", tokens.Credential{APIKey: "x-api-secret"}, nil)
@@ -234,7 +235,7 @@ func TestSecurityRequestHeaders(t *testing.T) {
 // header line upstream.
 func TestSecurityHeaderInjectionDirect(t *testing.T) {
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})})
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})})
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
 	cases := []struct {
 		name   string
@@ -274,7 +275,7 @@ func TestSecurityHeaderInjectionDirect(t *testing.T) {
 // raw mode and in JSON mode.
 func TestSecurityRawModeDroppedHeaders(t *testing.T) {
 	rec := newRecorder(t)
-	e := envWith(t, []middleware.IntegrationConfig{localIntegration(rec, "api", middleware.SchemeConfig{Type: middleware.AuthAPIKey})})
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})})
 	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
 	dropped := append([]string{
 		"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers",

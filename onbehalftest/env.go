@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -53,16 +54,16 @@ const TaskLabID = "11111111-2222-4333-8444-555555555555"
 // base ("http://localhost:PORT/api"), reachable as custom.tasklab, with its
 // authorization and token endpoints and scopes, and permission to reach
 // loopback addresses.
-func TaskLabIntegration(base, clientID, clientSecret string) middleware.IntegrationConfig {
+func TaskLabIntegration(base, clientID, clientSecret string) integrations.Config {
 	u, _ := url.Parse(base)
 	port, _ := strconv.Atoi(u.Port())
-	return middleware.IntegrationConfig{
+	return integrations.Config{
 		Type: "custom", ID: TaskLabID, Slug: "tasklab", Name: "TaskLab",
 		BaseURL:        base,
 		AllowedSchemes: []string{"http"},
 		AllowedPorts:   []int{port},
 		AllowAddresses: []string{"127.0.0.0/8", "::1/128"},
-		Auth: middleware.SchemeConfig{Type: middleware.AuthOAuth2,
+		Auth: integrations.SchemeConfig{Type: integrations.AuthOAuth2,
 			AuthURL:  u.Scheme + "://" + u.Host + "/oauth/authorize",
 			TokenURL: u.Scheme + "://" + u.Host + "/oauth/token", ClientID: clientID, ClientSecret: clientSecret,
 			Scopes: []string{"tasks.read", "tasks.write"}},
@@ -106,7 +107,7 @@ func NewEnv(t testing.TB, opts ...EnvOptions) *Env {
 	}
 	cfg := middleware.Config{
 		Projects: []middleware.ProjectConfig{{ID: e.Project, Keys: []middleware.KeyConfig{e.Signer.KeyConfig()},
-			Integrations: []middleware.IntegrationConfig{TaskLabIntegration(e.UpstreamBase, "tasklab-client", "tasklab-secret")}}},
+			Integrations: []integrations.Config{TaskLabIntegration(e.UpstreamBase, "tasklab-client", "tasklab-secret")}}},
 		Store: e.Store,
 	}
 	if o.Configure != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -67,7 +68,7 @@ func (sp *storeProxy) replica(t *testing.T, store tokens.Store, locker tokens.Lo
 	}
 	h, err := middleware.New(middleware.Config{
 		Projects: []middleware.ProjectConfig{{ID: sp.project, Keys: []middleware.KeyConfig{sp.signer.KeyConfig()},
-			Integrations: []middleware.IntegrationConfig{TaskLabIntegration(sp.base, "tasklab-client", "tasklab-secret")}}},
+			Integrations: []integrations.Config{TaskLabIntegration(sp.base, "tasklab-client", "tasklab-secret")}}},
 		Store: store, Refresher: rf,
 	})
 	if err != nil {

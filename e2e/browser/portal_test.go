@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/onbehalf/onbehalf/connect"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -56,7 +57,7 @@ func newSetup(t *testing.T) *setup {
 		t.Fatal(err)
 	}
 	projects := []middleware.ProjectConfig{{ID: project, Keys: []middleware.KeyConfig{s.signer.KeyConfig()}}}
-	reg, err := middleware.NewStaticRegistry(map[string][]middleware.IntegrationConfig{
+	reg, err := integrations.NewStaticRegistry(map[string][]integrations.Config{
 		project: {onbehalftest.TaskLabIntegration(base, "demo-client", "demo-secret")}})
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 
-	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 )
 
@@ -123,16 +123,16 @@ func (cs *codeServer) TokenURL() string { return cs.base + "/oauth/token" }
 
 // integration is custom.fositeapp as connected through the authorize
 // endpoint: its API is /api here, its token endpoint this server's.
-func (cs *codeServer) integration() middleware.IntegrationConfig {
+func (cs *codeServer) integration() integrations.Config {
 	u, _ := url.Parse(cs.base)
 	port, _ := strconv.Atoi(u.Port())
-	return middleware.IntegrationConfig{
+	return integrations.Config{
 		Type: "custom", Slug: slug, Name: "Fosite app",
 		BaseURL:        cs.base + "/api",
 		AllowedSchemes: []string{"http"},
 		AllowedPorts:   []int{port},
 		AllowAddresses: []string{"127.0.0.0/8", "::1/128"},
-		Auth: middleware.SchemeConfig{Type: middleware.AuthOAuth2,
+		Auth: integrations.SchemeConfig{Type: integrations.AuthOAuth2,
 			AuthURL: cs.AuthURL(), TokenURL: cs.TokenURL(),
 			ClientID: connectClientID, ClientSecret: connectClientSecret,
 			Scopes: []string{"offline", "tasks"},

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -37,12 +38,12 @@ func BenchmarkValidToken(b *testing.B) {
 
 	for _, tc := range []struct {
 		name string
-		auth middleware.SchemeConfig
+		auth integrations.SchemeConfig
 		cred tokens.Credential
 	}{
-		{"api_key", middleware.SchemeConfig{Type: middleware.AuthAPIKey, Prefix: "Bearer "},
+		{"api_key", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "},
 			tokens.Credential{APIKey: "key-123"}},
-		{"oauth2", middleware.SchemeConfig{Type: middleware.AuthOAuth2, TokenURL: base + "/oauth/token", ClientID: "cid", ClientSecret: "secret"},
+		{"oauth2", integrations.SchemeConfig{Type: integrations.AuthOAuth2, TokenURL: base + "/oauth/token", ClientID: "cid", ClientSecret: "secret"},
 			tokens.Credential{AccessToken: "at-123", RefreshToken: "rt-123", TokenType: "Bearer", Expiry: time.Now().Add(24 * time.Hour)}},
 	} {
 		h := benchHandler(b, base, port, tc.auth, tc.cred)
@@ -88,7 +89,7 @@ func (h benchProxy) request(path string) *http.Request {
 
 // benchHandler is the full handler over a cached store holding one
 // connection with cred, for an integration authenticated by auth.
-func benchHandler(b *testing.B, base string, port int, auth middleware.SchemeConfig, cred tokens.Credential) benchProxy {
+func benchHandler(b *testing.B, base string, port int, auth integrations.SchemeConfig, cred tokens.Credential) benchProxy {
 	b.Helper()
 	signer, err := onbehalftest.NewSigner("bench-key")
 	if err != nil {
@@ -104,7 +105,7 @@ func benchHandler(b *testing.B, base string, port int, auth middleware.SchemeCon
 	}
 	h, err := middleware.New(middleware.Config{
 		Projects: []middleware.ProjectConfig{{ID: project, Keys: []middleware.KeyConfig{signer.KeyConfig()},
-			Integrations: []middleware.IntegrationConfig{{
+			Integrations: []integrations.Config{{
 				Type: "custom", Slug: slug, BaseURL: base + "/api",
 				AllowedSchemes: []string{"http"}, AllowedPorts: []int{port},
 				AllowAddresses: []string{"127.0.0.0/8", "::1/128"}, Auth: auth,

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/onbehalf/onbehalf/connect"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
@@ -94,7 +95,7 @@ func newConnectEnv(t *testing.T) *connectEnv {
 		t.Fatal(err)
 	}
 	projects := []middleware.ProjectConfig{{ID: project, Keys: []middleware.KeyConfig{e.signer.KeyConfig()}}}
-	reg, err := middleware.NewStaticRegistry(map[string][]middleware.IntegrationConfig{project: {e.cs.integration()}})
+	reg, err := integrations.NewStaticRegistry(map[string][]integrations.Config{project: {e.cs.integration()}})
 	if err != nil {
 		t.Fatal(err)
 	}

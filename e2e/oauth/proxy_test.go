@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/response"
@@ -52,16 +53,16 @@ type proxyOptions struct {
 }
 
 // fositeIntegration is the integration config of the auth server's API.
-func fositeIntegration(as *authServer, authStyle string) middleware.IntegrationConfig {
+func fositeIntegration(as *authServer, authStyle string) integrations.Config {
 	u, _ := url.Parse(as.base)
 	port, _ := strconv.Atoi(u.Port())
-	return middleware.IntegrationConfig{
+	return integrations.Config{
 		Type: "custom", Slug: slug, Name: "Fosite app",
 		BaseURL:        as.base + "/api",
 		AllowedSchemes: []string{"http"},
 		AllowedPorts:   []int{port},
 		AllowAddresses: []string{"127.0.0.0/8", "::1/128"},
-		Auth: middleware.SchemeConfig{Type: middleware.AuthOAuth2, TokenURL: as.TokenURL(),
+		Auth: integrations.SchemeConfig{Type: integrations.AuthOAuth2, TokenURL: as.TokenURL(),
 			ClientID: clientID, ClientSecret: clientSecret, Scopes: []string{"offline", "tasks"}, AuthStyle: authStyle},
 	}
 }
@@ -87,7 +88,7 @@ func newProxyEnv(t testing.TB, as *authServer, tok *oauth2.Token, o proxyOptions
 	}
 	e.handler, err = middleware.New(middleware.Config{
 		Projects: []middleware.ProjectConfig{{ID: project, Keys: []middleware.KeyConfig{e.signer.KeyConfig()},
-			Integrations: []middleware.IntegrationConfig{fositeIntegration(as, o.AuthStyle)}}},
+			Integrations: []integrations.Config{fositeIntegration(as, o.AuthStyle)}}},
 		Store:     e.store,
 		Refresher: rf,
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/middleware/echoadapter"
 	"github.com/onbehalf/onbehalf/onbehalftest"
@@ -26,8 +27,8 @@ func ExampleMount() {
 		Credential: tokens.Credential{AccessToken: "xoxb-1", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}})
 	h, err := middleware.New(middleware.Config{
 		Projects: []middleware.ProjectConfig{{ID: "acme", Keys: []middleware.KeyConfig{signer.KeyConfig()},
-			Integrations: []middleware.IntegrationConfig{{Type: "slack",
-				Auth: middleware.SchemeConfig{ClientID: "client-id", ClientSecret: "client-secret"}}}}},
+			Integrations: []integrations.Config{{Type: "slack",
+				Auth: integrations.SchemeConfig{ClientID: "client-id", ClientSecret: "client-secret"}}}}},
 		Store: store,
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package middleware
+package upstream
 
 import (
 	"context"
@@ -9,25 +9,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// RetryConfig is an integration's retry policy. Retries are opt-in: the zero
-// value retries nothing. A request can also ask for retries (or none) with
-// the RetryHeader.
-type RetryConfig struct {
-	// MaxAttempts counts every attempt, the first included; 0 or 1 means no
-	// retry. At most 10.
-	MaxAttempts int `json:"maxAttempts,omitempty"`
-	// BaseDelayMs is the first backoff; each retry doubles it, with full
-	// jitter. Zero means 200 ms.
-	BaseDelayMs int `json:"baseDelayMs,omitempty"`
-	// MaxDelayMs caps one wait (Retry-After and rate-limit resets included).
-	// Zero means 30 s.
-	MaxDelayMs int `json:"maxDelayMs,omitempty"`
-	// Statuses are the upstream statuses that are retried; nil means 429,
-	// 502, 503 and 504.
-	Statuses []int `json:"statuses,omitempty"`
-}
+	"github.com/onbehalf/onbehalf/integrations"
+)
 
 // RetryHeader asks for a number of attempts for one request ("3"; "0" or
 // "1" for none), overriding the integration's policy up to 10. It is never
@@ -38,46 +22,6 @@ const RetryHeader = "X-Onbehalf-Retry"
 // milliseconds ("2500"). It can only shorten, never extend. It is never
 // forwarded.
 const TimeoutHeader = "X-Onbehalf-Timeout-Ms"
-
-const maxAttemptsCap = 10
-
-func (rc RetryConfig) validate() error {
-	if rc.MaxAttempts < 0 || rc.MaxAttempts > maxAttemptsCap || rc.BaseDelayMs < 0 || rc.MaxDelayMs < 0 {
-		return errors.New("retry: maxAttempts must be 0..10 and delays must not be negative")
-	}
-	for _, s := range rc.Statuses {
-		if s < 400 || s > 599 {
-			return errors.New("retry: statuses must be 4xx or 5xx")
-		}
-	}
-	return nil
-}
-
-func (rc RetryConfig) retries(status int) bool {
-	if rc.Statuses == nil {
-		return status == 429 || status == 502 || status == 503 || status == 504
-	}
-	for _, s := range rc.Statuses {
-		if s == status {
-			return true
-		}
-	}
-	return false
-}
-
-func (rc RetryConfig) base() time.Duration {
-	if rc.BaseDelayMs == 0 {
-		return 200 * time.Millisecond
-	}
-	return time.Duration(rc.BaseDelayMs) * time.Millisecond
-}
-
-func (rc RetryConfig) maxDelay() time.Duration {
-	if rc.MaxDelayMs == 0 {
-		return 30 * time.Second
-	}
-	return time.Duration(rc.MaxDelayMs) * time.Millisecond
-}
 
 // idempotent reports whether a request may be sent again: GET, HEAD,
 // OPTIONS, PUT and DELETE, and POST or PATCH that carry an Idempotency-Key.
@@ -95,10 +39,10 @@ func idempotent(req *http.Request) bool {
 // the longest of the jittered backoff, Retry-After and the provider's
 // rate-limit reset, capped by maxDelay. ok is false when the wait would
 // outlast the request's deadline.
-func retryWait(ctx context.Context, rc RetryConfig, resp *http.Response, n int, now time.Time) (time.Duration, bool) {
-	backoff := rc.base() << min(n-1, 16)
-	if backoff > rc.maxDelay() {
-		backoff = rc.maxDelay()
+func retryWait(ctx context.Context, rc integrations.RetryConfig, resp *http.Response, n int, now time.Time) (time.Duration, bool) {
+	backoff := rc.BaseDelay() << min(n-1, 16)
+	if backoff > rc.MaxDelay() {
+		backoff = rc.MaxDelay()
 	}
 	wait := time.Duration(rand.Int64N(int64(backoff) + 1)) // full jitter
 	if resp != nil {
@@ -109,7 +53,7 @@ func retryWait(ctx context.Context, rc RetryConfig, resp *http.Response, n int, 
 			wait = d
 		}
 	}
-	if wait > rc.maxDelay() {
+	if wait > rc.MaxDelay() {
 		return 0, false
 	}
 	if dl, ok := ctx.Deadline(); ok && now.Add(wait).After(dl) {
@@ -162,24 +106,13 @@ type retryTransport struct {
 	now  func() time.Time
 }
 
-// withAttempts stores the number of attempts a request may make.
-func withAttempts(ctx context.Context, n int) context.Context {
-	ctx, s := ensureState(ctx)
-	s.attempts = n
-	return ctx
-}
-
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	s := stateFrom(ctx)
+	s := StateFrom(ctx)
 	if s == nil || s.attempts <= 1 || !idempotent(req) || !replayable(req) {
 		return t.next.RoundTrip(req)
 	}
-	in, _ := IntegrationFromContext(ctx)
-	rc := RetryConfig{}
-	if in != nil {
-		rc = in.cfg.Retry
-	}
+	rc := s.Integration.Retry()
 	for n := 1; ; n++ {
 		attempt := req
 		if n > 1 {
@@ -193,7 +126,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		resp, err := t.next.RoundTrip(attempt)
-		retry := n < s.attempts && ((err == nil && rc.retries(resp.StatusCode)) || (err != nil && retryableError(err)))
+		retry := n < s.attempts && ((err == nil && rc.Retries(resp.StatusCode)) || (err != nil && retryableError(err)))
 		if !retry {
 			return resp, err
 		}
@@ -204,7 +137,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if resp != nil {
 			drain(resp)
 		}
-		s.retries++
+		s.Retries++
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

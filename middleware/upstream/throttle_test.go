@@ -1,4 +1,4 @@
-package middleware
+package upstream
 
 import (
 	"context"
@@ -7,18 +7,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
-func throttleCtx(t *testing.T, tc ThrottleConfig, connID string) context.Context {
+func throttleCtx(t *testing.T, tc integrations.ThrottleConfig, connID string) context.Context {
 	t.Helper()
-	in, err := NewIntegration(IntegrationConfig{Type: "api", BaseURL: "https://api.example.com", Throttle: tc})
+	in, err := integrations.New(integrations.Config{Type: "api", BaseURL: "https://api.example.com", Throttle: tc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := WithIntegration(context.Background(), in)
-	return WithConnection(ctx, &tokens.Connection{Project: "p", User: "u", Integration: "api", ID: connID})
+	return WithState(context.Background(), &State{Integration: in,
+		Connection: &tokens.Connection{Project: "p", User: "u", Integration: "api", ID: connID}})
 }
 
 func get(t *testing.T, rt http.RoundTripper, ctx context.Context) (*http.Response, error) {
@@ -36,7 +37,7 @@ func TestThrottleBlocksExhaustedConnection(t *testing.T) {
 		status(200),
 	}}
 	tt := newThrottleTransport(f, time.Now)
-	cfg := ThrottleConfig{Enabled: true, MaxWaitMs: 100}
+	cfg := integrations.ThrottleConfig{Enabled: true, MaxWaitMs: 100}
 	if resp, err := get(t, tt, throttleCtx(t, cfg, "c1")); err != nil || resp.StatusCode != 200 {
 		t.Fatal(resp, err)
 	}
@@ -60,7 +61,7 @@ func TestThrottleBlocksExhaustedConnection(t *testing.T) {
 func TestThrottleWaitsShortBlock(t *testing.T) {
 	f := &fakeRT{replies: []func(*http.Request) (*http.Response, error){status(429, "Retry-After", "1"), status(200)}}
 	tt := newThrottleTransport(f, time.Now)
-	cfg := ThrottleConfig{Enabled: true, MaxWaitMs: 3000}
+	cfg := integrations.ThrottleConfig{Enabled: true, MaxWaitMs: 3000}
 	resp, _ := get(t, tt, throttleCtx(t, cfg, "c1"))
 	if resp.StatusCode != 429 {
 		t.Fatal(resp.StatusCode)
@@ -73,7 +74,7 @@ func TestThrottleWaitsShortBlock(t *testing.T) {
 	// FailFast answers at once instead.
 	f2 := &fakeRT{replies: []func(*http.Request) (*http.Response, error){status(429, "Retry-After", "1"), status(200)}}
 	tt2 := newThrottleTransport(f2, time.Now)
-	ff := ThrottleConfig{Enabled: true, FailFast: true}
+	ff := integrations.ThrottleConfig{Enabled: true, FailFast: true}
 	_, _ = get(t, tt2, throttleCtx(t, ff, "c1"))
 	if _, err := get(t, tt2, throttleCtx(t, ff, "c1")); err == nil || f2.calls.Load() != 1 {
 		t.Fatalf("fail-fast let a call through: %v, %d calls", err, f2.calls.Load())
@@ -84,7 +85,7 @@ func TestThrottleWaitsShortBlock(t *testing.T) {
 func TestThrottleStaticRate(t *testing.T) {
 	f := &fakeRT{replies: []func(*http.Request) (*http.Response, error){status(200)}}
 	tt := newThrottleTransport(f, time.Now)
-	cfg := ThrottleConfig{Enabled: true, FailFast: true, RequestsPerSecond: 1, Burst: 2}
+	cfg := integrations.ThrottleConfig{Enabled: true, FailFast: true, RequestsPerSecond: 1, Burst: 2}
 	ok, limited := 0, 0
 	for range 5 {
 		if _, err := get(t, tt, throttleCtx(t, cfg, "c1")); err == nil {
@@ -103,7 +104,7 @@ func TestThrottleDisabled(t *testing.T) {
 	f := &fakeRT{replies: []func(*http.Request) (*http.Response, error){status(200, "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "30")}}
 	tt := newThrottleTransport(f, time.Now)
 	for range 3 {
-		if _, err := get(t, tt, throttleCtx(t, ThrottleConfig{}, "c1")); err != nil {
+		if _, err := get(t, tt, throttleCtx(t, integrations.ThrottleConfig{}, "c1")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,7 +1,6 @@
-package middleware
+package upstream
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,42 +11,9 @@ import (
 	"github.com/patrickmn/go-cache"
 	"golang.org/x/time/rate"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 )
-
-// ThrottleConfig turns on proactive, per-connection throttling: the
-// provider's own rate-limit headers (remaining and reset) and 429 answers
-// feed a token bucket per connection, so a connection that has used its
-// allowance waits for the reset — or fails fast with 429 RATE_LIMITED and
-// Retry-After — instead of burning calls the provider will refuse. The zero
-// value throttles nothing.
-type ThrottleConfig struct {
-	// Enabled turns throttling on for the integration.
-	Enabled bool `json:"enabled,omitempty"`
-	// FailFast answers 429 at once instead of waiting.
-	FailFast bool `json:"failFast,omitempty"`
-	// MaxWaitMs caps how long a request waits for its connection's
-	// allowance; a longer wait fails fast. Zero means 10 s.
-	MaxWaitMs int `json:"maxWaitMs,omitempty"`
-	// RequestsPerSecond and Burst set a static rate per connection besides
-	// what the headers say; zero means headers only.
-	RequestsPerSecond float64 `json:"requestsPerSecond,omitempty"`
-	Burst             int     `json:"burst,omitempty"`
-}
-
-func (tc ThrottleConfig) validate() error {
-	if tc.MaxWaitMs < 0 || tc.RequestsPerSecond < 0 || tc.Burst < 0 {
-		return errors.New("throttle: values must not be negative")
-	}
-	return nil
-}
-
-func (tc ThrottleConfig) maxWait() time.Duration {
-	if tc.MaxWaitMs == 0 {
-		return 10 * time.Second
-	}
-	return time.Duration(tc.MaxWaitMs) * time.Millisecond
-}
 
 // connLimit is one connection's bucket.
 type connLimit struct {
@@ -56,7 +22,7 @@ type connLimit struct {
 	blocked time.Time     // no request before this instant
 }
 
-// throttleTransport applies ThrottleConfig per connection.
+// throttleTransport applies integrations.ThrottleConfig per connection.
 type throttleTransport struct {
 	next   http.RoundTripper
 	now    func() time.Time
@@ -69,13 +35,12 @@ func newThrottleTransport(next http.RoundTripper, now func() time.Time) *throttl
 
 func (t *throttleTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	in, _ := IntegrationFromContext(ctx)
-	c, _ := ConnectionFromContext(ctx)
-	if in == nil || c == nil || !in.cfg.Throttle.Enabled {
+	s := StateFrom(ctx)
+	if s == nil || !s.Integration.Throttle().Enabled {
 		return t.next.RoundTrip(req)
 	}
-	tc := in.cfg.Throttle
-	key := c.Key().String()
+	tc := s.Integration.Throttle()
+	key := s.Connection.Key().String()
 	cl := t.limitFor(key, tc)
 	if err := t.admit(req, cl, tc); err != nil {
 		closeBody(req)
@@ -88,7 +53,7 @@ func (t *throttleTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	return resp, err
 }
 
-func (t *throttleTransport) limitFor(key string, tc ThrottleConfig) *connLimit {
+func (t *throttleTransport) limitFor(key string, tc integrations.ThrottleConfig) *connLimit {
 	if v, ok := t.limits.Get(key); ok {
 		return v.(*connLimit)
 	}
@@ -105,7 +70,7 @@ func (t *throttleTransport) limitFor(key string, tc ThrottleConfig) *connLimit {
 }
 
 // admit waits for the connection's allowance, or fails with 429.
-func (t *throttleTransport) admit(req *http.Request, cl *connLimit, tc ThrottleConfig) error {
+func (t *throttleTransport) admit(req *http.Request, cl *connLimit, tc integrations.ThrottleConfig) error {
 	ctx := req.Context()
 	now := t.now()
 	cl.mu.Lock()
@@ -118,14 +83,14 @@ func (t *throttleTransport) admit(req *http.Request, cl *connLimit, tc ThrottleC
 	wait := max(blocked.Sub(now), 0)
 	if res != nil {
 		if !res.OK() {
-			return rateLimited(tc.maxWait())
+			return rateLimited(tc.MaxWait())
 		}
 		wait = max(wait, res.DelayFrom(now))
 	}
 	if wait == 0 {
 		return nil
 	}
-	tooLong := wait > tc.maxWait()
+	tooLong := wait > tc.MaxWait()
 	if dl, ok := ctx.Deadline(); ok && now.Add(wait).After(dl) {
 		tooLong = true
 	}

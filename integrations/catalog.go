@@ -1,4 +1,4 @@
-package middleware
+package integrations
 
 import (
 	"bytes"
@@ -11,28 +11,8 @@ import (
 	"sync"
 )
 
-// RateLimitInfo is what a provider documents about its rate limits. The
-// header fields name response headers the provider sends (the proxy passes
-// them through to the caller in both response modes); "" means the provider
-// documents no such header.
-type RateLimitInfo struct {
-	// Docs is the provider's page on rate limits.
-	Docs string `json:"docs,omitempty"`
-	// Notes summarizes the limits: their unit, scope and what an excess
-	// answers (status, error code).
-	Notes string `json:"notes,omitempty"`
-	// LimitHeader carries the size of the current budget.
-	LimitHeader string `json:"limitHeader,omitempty"`
-	// RemainingHeader carries what is left of the current budget.
-	RemainingHeader string `json:"remainingHeader,omitempty"`
-	// ResetHeader carries when the budget refills.
-	ResetHeader string `json:"resetHeader,omitempty"`
-	// RetryAfter reports that a rate-limited answer carries Retry-After.
-	RetryAfter bool `json:"retryAfter,omitempty"`
-}
-
 // catalogJSON holds the built-in integration definitions: one object per
-// provider, an IntegrationConfig plus "docs" (the provider's API
+// provider, an Config plus "docs" (the provider's API
 // documentation), "aliases" (other type names that select the entry) and
 // "notes" (what a user must know: connection fields, auth quirks).
 //
@@ -40,7 +20,7 @@ type RateLimitInfo struct {
 var catalogJSON []byte
 
 type catalogEntry struct {
-	IntegrationConfig
+	Config
 	Docs    string   `json:"docs"`
 	Aliases []string `json:"aliases,omitempty"`
 	Notes   string   `json:"notes,omitempty"`
@@ -60,7 +40,7 @@ func parseCatalog(b []byte) (*catalogIndex, error) {
 	dec.DisallowUnknownFields()
 	var entries []catalogEntry
 	if err := dec.Decode(&entries); err != nil {
-		return nil, fmt.Errorf("middleware: catalog.json: %w", err)
+		return nil, fmt.Errorf("integrations: catalog.json: %w", err)
 	}
 	slices.SortFunc(entries, func(a, b catalogEntry) int { return strings.Compare(a.Type, b.Type) })
 	idx := &catalogIndex{entries: entries, byName: map[string]*catalogEntry{}}
@@ -69,7 +49,7 @@ func parseCatalog(b []byte) (*catalogIndex, error) {
 		e := &entries[i]
 		for _, n := range append([]string{e.Type}, e.Aliases...) {
 			if _, dup := idx.byName[n]; dup {
-				return nil, fmt.Errorf("middleware: catalog.json: type name %q used twice", n)
+				return nil, fmt.Errorf("integrations: catalog.json: type name %q used twice", n)
 			}
 			idx.byName[n] = e
 		}
@@ -88,14 +68,14 @@ func parseCatalog(b []byte) (*catalogIndex, error) {
 // Catalog returns the built-in integration definitions, sorted by Type. Each
 // is a copy the caller may change. They hold no client credentials: a
 // project supplies its own (see CatalogEntry).
-func Catalog() []IntegrationConfig {
+func Catalog() []Config {
 	idx, err := loadCatalog()
 	if err != nil {
 		return nil
 	}
-	out := make([]IntegrationConfig, len(idx.entries))
+	out := make([]Config, len(idx.entries))
 	for i := range idx.entries {
-		out[i] = cloneConfig(idx.entries[i].IntegrationConfig)
+		out[i] = cloneConfig(idx.entries[i].Config)
 	}
 	return out
 }
@@ -105,31 +85,31 @@ func Catalog() []IntegrationConfig {
 // ("msteams"), or either in another letter case ("googleDrive"). The copy
 // carries the entry's own Type.
 //
-// NewIntegration uses it for an IntegrationConfig whose BaseURL is empty:
+// New uses it for an Config whose BaseURL is empty:
 // the entry gives the defaults and every non-zero field of the config
 // overrides them. Auth is merged field by field (give only ClientID and
 // ClientSecret), slices replace the entry's (a non-nil empty slice clears
 // them), Headers merge by name (an empty value removes the entry's header),
 // and Type, ID and Slug stay the config's own, so "msteams" is served under
 // that name.
-func CatalogEntry(typ string) (IntegrationConfig, bool) {
+func CatalogEntry(typ string) (Config, bool) {
 	idx, err := loadCatalog()
 	if err != nil {
-		return IntegrationConfig{}, false
+		return Config{}, false
 	}
 	e, ok := idx.byName[typ]
 	if !ok {
 		e, ok = idx.byName[strings.ToLower(typ)]
 	}
 	if !ok {
-		return IntegrationConfig{}, false
+		return Config{}, false
 	}
-	return cloneConfig(e.IntegrationConfig), true
+	return cloneConfig(e.Config), true
 }
 
 // withDefaults returns c with its zero fields taken from def (see
 // CatalogEntry). def must be a copy nothing else holds.
-func withDefaults(c, def IntegrationConfig) IntegrationConfig {
+func withDefaults(c, def Config) Config {
 	if c.Name == "" {
 		c.Name = def.Name
 	}
@@ -196,7 +176,7 @@ func setIfEmpty[T ~string](dst *T, v T) {
 
 // cloneConfig copies c deeply enough that changing the copy's slices, maps
 // and RateLimits leaves c alone.
-func cloneConfig(c IntegrationConfig) IntegrationConfig {
+func cloneConfig(c Config) Config {
 	c.AllowedHosts = slices.Clone(c.AllowedHosts)
 	c.AllowedSchemes = slices.Clone(c.AllowedSchemes)
 	c.AllowedPorts = slices.Clone(c.AllowedPorts)

@@ -1,4 +1,4 @@
-package middleware_test
+package integrations_test
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/onbehalf/onbehalf/hosts"
-	"github.com/onbehalf/onbehalf/middleware"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
@@ -131,7 +131,7 @@ func TestCatalogCoversEveryEntry(t *testing.T) {
 	}
 	slices.Sort(want)
 	var got []string
-	for _, e := range middleware.Catalog() {
+	for _, e := range integrations.Catalog() {
 		got = append(got, e.Type)
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -145,7 +145,7 @@ func TestCatalogCoversEveryEntry(t *testing.T) {
 func TestCatalogEntries(t *testing.T) {
 	for _, c := range catalogCases {
 		t.Run(c.typ, func(t *testing.T) {
-			def, ok := middleware.CatalogEntry(c.typ)
+			def, ok := integrations.CatalogEntry(c.typ)
 			if !ok {
 				t.Fatalf("CatalogEntry(%q) not found", c.typ)
 			}
@@ -156,14 +156,14 @@ func TestCatalogEntries(t *testing.T) {
 				t.Errorf("name = %q, want a display name", def.Name)
 			}
 			// A project gives only its client credentials (nothing for an API key).
-			cfg := middleware.IntegrationConfig{Type: c.typ}
-			if def.Auth.Type == middleware.AuthOAuth2 {
-				cfg.Auth = middleware.SchemeConfig{ClientID: "id", ClientSecret: "secret"}
+			cfg := integrations.Config{Type: c.typ}
+			if def.Auth.Type == integrations.AuthOAuth2 {
+				cfg.Auth = integrations.SchemeConfig{ClientID: "id", ClientSecret: "secret"}
 				if def.Auth.AuthURL == "" || def.Auth.TokenURL == "" {
 					t.Errorf("oauth2 entry without authUrl/tokenUrl: %+v", def.Auth)
 				}
 			}
-			in, err := middleware.NewIntegration(cfg)
+			in, err := integrations.New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +174,7 @@ func TestCatalogEntries(t *testing.T) {
 			if got.Auth.ClientID != cfg.Auth.ClientID || got.Auth.TokenURL != def.Auth.TokenURL || got.BaseURL != def.BaseURL {
 				t.Errorf("compiled config %+v lost the defaults or the credentials", got)
 			}
-			if (def.Auth.Type == middleware.AuthOAuth2) != (in.Grant() != nil) {
+			if (def.Auth.Type == integrations.AuthOAuth2) != (in.Grant() != nil) {
 				t.Errorf("auth %s: grant %v", def.Auth.Type, in.Grant())
 			}
 
@@ -252,7 +252,7 @@ func TestCatalogTemplatedHostsRefuseElsewhere(t *testing.T) {
 		{"pipedrive", "api_domain", "https://evil.com"},
 	}
 	for _, c := range cases {
-		in, err := middleware.NewIntegration(middleware.IntegrationConfig{Type: c.typ})
+		in, err := integrations.New(integrations.Config{Type: c.typ})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,21 +265,21 @@ func TestCatalogTemplatedHostsRefuseElsewhere(t *testing.T) {
 
 func TestCatalogOverrides(t *testing.T) {
 	t.Run("auth merged field by field", func(t *testing.T) {
-		in, err := middleware.NewIntegration(middleware.IntegrationConfig{Type: "hubspot",
-			Auth: middleware.SchemeConfig{ClientID: "id", ClientSecret: "s", Scopes: []string{"oauth", "tickets"}}})
+		in, err := integrations.New(integrations.Config{Type: "hubspot",
+			Auth: integrations.SchemeConfig{ClientID: "id", ClientSecret: "s", Scopes: []string{"oauth", "tickets"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		a := in.Config().Auth
-		if a.Type != middleware.AuthOAuth2 || a.TokenURL != "https://api.hubapi.com/oauth/v1/token" || a.AuthStyle != "params" ||
+		if a.Type != integrations.AuthOAuth2 || a.TokenURL != "https://api.hubapi.com/oauth/v1/token" || a.AuthStyle != "params" ||
 			a.ClientID != "id" || !reflect.DeepEqual(a.Scopes, []string{"oauth", "tickets"}) {
 			t.Errorf("auth = %+v", a)
 		}
 	})
 	t.Run("user fields replace", func(t *testing.T) {
-		in, err := middleware.NewIntegration(middleware.IntegrationConfig{Type: "salesforce", Name: "SFDC",
+		in, err := integrations.New(integrations.Config{Type: "salesforce", Name: "SFDC",
 			AllowedHosts: []string{"*.my.salesforce.com"},
-			Auth:         middleware.SchemeConfig{TokenURL: "https://test.salesforce.com/services/oauth2/token"}})
+			Auth:         integrations.SchemeConfig{TokenURL: "https://test.salesforce.com/services/oauth2/token"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +296,7 @@ func TestCatalogOverrides(t *testing.T) {
 		}
 	})
 	t.Run("headers merge", func(t *testing.T) {
-		in, err := middleware.NewIntegration(middleware.IntegrationConfig{Type: "notion",
+		in, err := integrations.New(integrations.Config{Type: "notion",
 			Headers: map[string]string{"notion-version": "2025-09-03", "X-Team": "{team}"}})
 		if err != nil {
 			t.Fatal(err)
@@ -310,7 +310,7 @@ func TestCatalogOverrides(t *testing.T) {
 			t.Errorf("headers = %v", h)
 		}
 		// An empty value removes the catalog's header.
-		in, err = middleware.NewIntegration(middleware.IntegrationConfig{Type: "github", Headers: map[string]string{"X-GitHub-Api-Version": ""}})
+		in, err = integrations.New(integrations.Config{Type: "github", Headers: map[string]string{"X-GitHub-Api-Version": ""}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,7 +319,7 @@ func TestCatalogOverrides(t *testing.T) {
 		}
 	})
 	t.Run("header credentials", func(t *testing.T) {
-		in, err := middleware.NewIntegration(middleware.IntegrationConfig{Type: "shopify"})
+		in, err := integrations.New(integrations.Config{Type: "shopify"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,17 +333,17 @@ func TestCatalogOverrides(t *testing.T) {
 		}
 	})
 	t.Run("a base URL turns the catalog off", func(t *testing.T) {
-		in, err := middleware.NewIntegration(middleware.IntegrationConfig{Type: "slack", BaseURL: "https://slack.example.com/api"})
+		in, err := integrations.New(integrations.Config{Type: "slack", BaseURL: "https://slack.example.com/api"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c := in.Config(); c.Auth.Type != middleware.AuthNone || c.AllowedHosts != nil || c.RateLimits != nil {
+		if c := in.Config(); c.Auth.Type != integrations.AuthNone || c.AllowedHosts != nil || c.RateLimits != nil {
 			t.Errorf("config = %+v, want no catalog defaults", c)
 		}
 	})
 	t.Run("aliases and letter case keep the caller's type", func(t *testing.T) {
 		for typ, want := range map[string]string{"msteams": "https://graph.microsoft.com/v1.0", "googleDrive": "https://www.googleapis.com/drive/v3", "qbo": "https://quickbooks.api.intuit.com/v3/company/{realm_id}"} {
-			in, err := middleware.NewIntegration(middleware.IntegrationConfig{Type: typ})
+			in, err := integrations.New(integrations.Config{Type: typ})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -353,28 +353,28 @@ func TestCatalogOverrides(t *testing.T) {
 		}
 	})
 	t.Run("unknown type still needs a base URL", func(t *testing.T) {
-		if _, err := middleware.NewIntegration(middleware.IntegrationConfig{Type: "nosuch"}); err == nil {
+		if _, err := integrations.New(integrations.Config{Type: "nosuch"}); err == nil {
 			t.Error("NewIntegration(nosuch) succeeded")
 		}
-		if _, err := middleware.NewIntegration(middleware.IntegrationConfig{Type: "custom", Slug: "slack"}); err == nil {
+		if _, err := integrations.New(integrations.Config{Type: "custom", Slug: "slack"}); err == nil {
 			t.Error("a custom integration took catalog defaults")
 		}
 	})
 	t.Run("copies", func(t *testing.T) {
-		c := middleware.Catalog()
+		c := integrations.Catalog()
 		c[0].AllowedHosts = append(c[0].AllowedHosts, "evil.com")
 		c[0].Headers = map[string]string{"X": "y"}
 		c[0].RateLimits.Notes = "changed"
-		e, _ := middleware.CatalogEntry(c[0].Type)
+		e, _ := integrations.CatalogEntry(c[0].Type)
 		if slices.Contains(e.AllowedHosts, "evil.com") || e.Headers["X"] != "" || e.RateLimits.Notes == "changed" {
 			t.Errorf("the catalog changed through a copy: %+v", e)
 		}
-		in, err := middleware.NewIntegration(middleware.IntegrationConfig{Type: "notion"})
+		in, err := integrations.New(integrations.Config{Type: "notion"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		in.Config().Headers["Notion-Version"] = "x"
-		if e, _ := middleware.CatalogEntry("notion"); e.Headers["Notion-Version"] != "2022-06-28" {
+		if e, _ := integrations.CatalogEntry("notion"); e.Headers["Notion-Version"] != "2022-06-28" {
 			t.Errorf("the catalog changed through an integration: %v", e.Headers)
 		}
 	})

@@ -1,4 +1,4 @@
-package middleware
+package upstream
 
 import (
 	"context"
@@ -7,21 +7,15 @@ import (
 	"net/http"
 
 	"github.com/onbehalf/onbehalf/hosts"
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
-// MessageDomainInvalid is the exact message of WIRE.md for a refused host.
-const MessageDomainInvalid = "This domain is invalid for the current integration"
-
-// MessageNotEnabled is the exact message of WIRE.md for a user without a
-// connection to the integration.
-const MessageNotEnabled = "Integration not enabled for user."
-
-// classify is the one place that turns the errors of the stages' packages
+// Classify is the one place that turns the errors of the stages' packages
 // (hosts, tokens, the transport) into *response.Error; response.WriteError
 // then renders them. Errors it does not know become 500 INTERNAL there.
-func classify(err error) error {
+func Classify(err error) error {
 	var re *response.Error
 	var cool *tokens.CooldownError
 	var netErr net.Error
@@ -32,11 +26,11 @@ func classify(err error) error {
 		return re
 	// Targets (hosts): refused before anything is sent.
 	case errors.Is(err, hosts.ErrHostNotAllowed):
-		return response.Wrap(err, http.StatusForbidden, response.CodeHostNotAllowed, MessageDomainInvalid)
+		return response.Wrap(err, http.StatusForbidden, response.CodeHostNotAllowed, response.MessageDomainInvalid)
 	case errors.Is(err, hosts.ErrIPLiteral):
-		return response.Wrap(err, http.StatusForbidden, response.CodeHostIPLiteral, MessageDomainInvalid)
+		return response.Wrap(err, http.StatusForbidden, response.CodeHostIPLiteral, response.MessageDomainInvalid)
 	case errors.Is(err, hosts.ErrAddressDenied):
-		return response.Wrap(err, http.StatusForbidden, response.CodeAddressDenied, MessageDomainInvalid)
+		return response.Wrap(err, http.StatusForbidden, response.CodeAddressDenied, response.MessageDomainInvalid)
 	case errors.Is(err, hosts.ErrScheme), errors.Is(err, hosts.ErrPort),
 		errors.Is(err, hosts.ErrUserinfo), errors.Is(err, hosts.ErrBadURL):
 		return response.Wrap(err, http.StatusBadRequest, response.CodeTargetInvalid, "Invalid target URL: "+errText(err))
@@ -55,9 +49,9 @@ func classify(err error) error {
 		return response.Wrap(err, http.StatusGatewayTimeout, response.CodeRefreshTimeout, "The integration's token endpoint did not answer in time.")
 	case errors.Is(err, tokens.ErrRefreshFailed):
 		return response.Wrap(err, http.StatusBadGateway, response.CodeRefreshFailed, "Refreshing the connection's token failed.")
-	case errors.Is(err, errNoCredential):
+	case errors.Is(err, integrations.ErrNoCredential):
 		return response.Wrap(err, http.StatusForbidden, response.CodeReauthRequired, "The connection holds no usable credential: the user must connect the integration again.")
-	case errors.As(err, new(*missingFieldError)):
+	case errors.As(err, new(*integrations.MissingFieldError)):
 		return response.Wrap(err, http.StatusConflict, response.CodeReauthRequired, "The connection lacks a value the integration needs ("+errText(err)+"); the user must connect again.")
 	// The transport.
 	case errors.Is(err, context.DeadlineExceeded):
@@ -73,13 +67,13 @@ func classify(err error) error {
 }
 
 // errUpstream marks errors of the upstream round trip.
-var errUpstream = errors.New("middleware: upstream request failed")
+var errUpstream = errors.New("upstream: request failed")
 
 // errText is the error's own text, for errors that are known to hold no
 // secret (hosts and template errors name only hosts, schemes and field names).
 func errText(err error) string { return err.Error() }
 
-// fail writes err through classify and the response mapper.
-func fail(w http.ResponseWriter, err error) {
-	response.WriteError(w, classify(err))
+// Fail writes err through Classify and the response mapper.
+func Fail(w http.ResponseWriter, err error) {
+	response.WriteError(w, Classify(err))
 }

@@ -1,4 +1,4 @@
-package middleware
+package upstream
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
@@ -43,19 +44,18 @@ func failWith(err error) func(*http.Request) (*http.Response, error) {
 	return func(*http.Request) (*http.Response, error) { return nil, err }
 }
 
-func retryCtx(t *testing.T, rc RetryConfig, attempts int) context.Context {
+func retryCtx(t *testing.T, rc integrations.RetryConfig, attempts int) context.Context {
 	t.Helper()
-	in, err := NewIntegration(IntegrationConfig{Type: "api", BaseURL: "https://api.example.com", Retry: rc})
+	in, err := integrations.New(integrations.Config{Type: "api", BaseURL: "https://api.example.com", Retry: rc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := WithIntegration(context.Background(), in)
-	ctx = WithConnection(ctx, &tokens.Connection{Project: "p", User: "u", Integration: "api", ID: "c"})
-	return withAttempts(ctx, attempts)
+	return WithState(context.Background(), &State{Integration: in, attempts: attempts,
+		Connection: &tokens.Connection{Project: "p", User: "u", Integration: "api", ID: "c"}})
 }
 
 func TestRetryTransport(t *testing.T) {
-	fast := RetryConfig{MaxAttempts: 3, BaseDelayMs: 1, MaxDelayMs: 2000}
+	fast := integrations.RetryConfig{MaxAttempts: 3, BaseDelayMs: 1, MaxDelayMs: 2000}
 	refused := &fakeOpError{syscall.ECONNREFUSED}
 	cases := []struct {
 		name      string
@@ -111,7 +111,7 @@ func TestRetryTransport(t *testing.T) {
 func TestRetryRespectsDeadline(t *testing.T) {
 	f := &fakeRT{replies: []func(*http.Request) (*http.Response, error){status(503, "Retry-After", "5"), status(200)}}
 	rt := &retryTransport{next: f, now: time.Now}
-	ctx, cancel := context.WithTimeout(retryCtx(t, RetryConfig{MaxAttempts: 3, MaxDelayMs: 60000}, 3), time.Second)
+	ctx, cancel := context.WithTimeout(retryCtx(t, integrations.RetryConfig{MaxAttempts: 3, MaxDelayMs: 60000}, 3), time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "https://api.example.com/x", nil)
 	start := time.Now()
@@ -123,7 +123,7 @@ func TestRetryRespectsDeadline(t *testing.T) {
 
 func TestRetryWaitLongestWins(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	rc := RetryConfig{BaseDelayMs: 1, MaxDelayMs: 120000}
+	rc := integrations.RetryConfig{BaseDelayMs: 1, MaxDelayMs: 120000}
 	resp := &http.Response{StatusCode: 429, Header: http.Header{
 		"Retry-After":       {"2"},
 		"X-Ratelimit-Reset": {"1800000007"}, // a Unix time 7 s ahead

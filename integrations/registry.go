@@ -1,4 +1,4 @@
-package middleware
+package integrations
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"strings"
 )
 
-// ErrIntegrationNotFound is returned (wrapped) by registries for an unknown
+// ErrNotFound is returned (wrapped) by registries for an unknown
 // integration reference.
-var ErrIntegrationNotFound = errors.New("middleware: integration not found")
+var ErrNotFound = errors.New("integrations: integration not found")
 
-// IntegrationRef is how a request names an integration.
-type IntegrationRef struct {
+// Ref is how a request names an integration.
+type Ref struct {
 	// Name is a type name ("salesforce", "googleCalendar") or "custom.<slug>".
 	Name string
 	// CustomID is a custom integration's id (the /custom/{id}/ route); when
@@ -21,18 +21,18 @@ type IntegrationRef struct {
 	CustomID string
 }
 
-// IntegrationRegistry finds a project's integrations. Implementations must be
+// Registry finds a project's integrations. Implementations must be
 // safe for concurrent use; Lookup runs on every proxied request, so it should
 // be a map lookup, not I/O (cache if the source is remote).
-type IntegrationRegistry interface {
+type Registry interface {
 	// Lookup returns the integration ref names in project, or an error
-	// wrapping ErrIntegrationNotFound.
-	Lookup(ctx context.Context, project string, ref IntegrationRef) (*Integration, error)
+	// wrapping ErrNotFound.
+	Lookup(ctx context.Context, project string, ref Ref) (*Integration, error)
 	// List returns the project's integrations in a stable order.
 	List(ctx context.Context, project string) ([]*Integration, error)
 }
 
-// StaticRegistry is an IntegrationRegistry built once from configuration.
+// StaticRegistry is an Registry built once from configuration.
 type StaticRegistry struct {
 	projects map[string]*projectIntegrations
 }
@@ -43,21 +43,21 @@ type projectIntegrations struct {
 	list   []*Integration
 }
 
-var _ IntegrationRegistry = (*StaticRegistry)(nil)
+var _ Registry = (*StaticRegistry)(nil)
 
 // NewStaticRegistry compiles the integrations of each project (keyed by
 // project id). Duplicate names, slugs or ids within a project are errors.
-func NewStaticRegistry(projects map[string][]IntegrationConfig) (*StaticRegistry, error) {
+func NewStaticRegistry(projects map[string][]Config) (*StaticRegistry, error) {
 	r := &StaticRegistry{projects: make(map[string]*projectIntegrations, len(projects))}
 	for project, cfgs := range projects {
 		if project == "" {
-			return nil, errors.New("middleware: registry: empty project id")
+			return nil, errors.New("integrations: registry: empty project id")
 		}
 		ins := make([]*Integration, 0, len(cfgs))
 		for _, c := range cfgs {
-			in, err := NewIntegration(c)
+			in, err := New(c)
 			if err != nil {
-				return nil, fmt.Errorf("middleware: project %q: %w", project, err)
+				return nil, fmt.Errorf("integrations: project %q: %w", project, err)
 			}
 			ins = append(ins, in)
 		}
@@ -83,12 +83,12 @@ func (r *StaticRegistry) add(project string, ins []*Integration) error {
 	p := &projectIntegrations{byName: map[string]*Integration{}, byID: map[string]*Integration{}}
 	for _, in := range ins {
 		if _, dup := p.byName[in.key]; dup {
-			return fmt.Errorf("middleware: project %q: integration %q defined twice", project, in.key)
+			return fmt.Errorf("integrations: project %q: integration %q defined twice", project, in.key)
 		}
 		p.byName[in.key] = in
 		if id := in.cfg.ID; in.cfg.Type == "custom" && id != "" {
 			if _, dup := p.byID[id]; dup {
-				return fmt.Errorf("middleware: project %q: custom integration id %q defined twice", project, id)
+				return fmt.Errorf("integrations: project %q: custom integration id %q defined twice", project, id)
 			}
 			p.byID[id] = in
 		}
@@ -99,8 +99,8 @@ func (r *StaticRegistry) add(project string, ins []*Integration) error {
 	return nil
 }
 
-// Lookup implements IntegrationRegistry. Custom slugs match case-insensitively.
-func (r *StaticRegistry) Lookup(_ context.Context, project string, ref IntegrationRef) (*Integration, error) {
+// Lookup implements Registry. Custom slugs match case-insensitively.
+func (r *StaticRegistry) Lookup(_ context.Context, project string, ref Ref) (*Integration, error) {
 	p := r.projects[project]
 	if p != nil {
 		if ref.CustomID != "" {
@@ -117,10 +117,10 @@ func (r *StaticRegistry) Lookup(_ context.Context, project string, ref Integrati
 			}
 		}
 	}
-	return nil, ErrIntegrationNotFound
+	return nil, ErrNotFound
 }
 
-// List implements IntegrationRegistry, ordered by Key.
+// List implements Registry, ordered by Key.
 func (r *StaticRegistry) List(_ context.Context, project string) ([]*Integration, error) {
 	p := r.projects[project]
 	if p == nil {

@@ -1,4 +1,4 @@
-package middleware
+package integrations
 
 import (
 	"fmt"
@@ -74,12 +74,15 @@ func (t *template) usesCredential() bool {
 	return false
 }
 
-// missingFieldError names a placeholder the connection has no value for.
+// MissingFieldError names a placeholder the connection has no value for.
 // Field names are configuration, not secrets.
-type missingFieldError struct{ name string }
+type MissingFieldError struct {
+	// Name is the placeholder's name.
+	Name string
+}
 
-func (e *missingFieldError) Error() string {
-	return "middleware: connection has no value for {" + e.name + "}"
+func (e *MissingFieldError) Error() string {
+	return "integrations: connection has no value for {" + e.Name + "}"
 }
 
 // expand substitutes the connection's values. escape, when non-nil, is applied
@@ -96,7 +99,7 @@ func (t *template) expand(c *tokens.Connection, escape func(string) string) (str
 		}
 		v, ok := lookupValue(c, p.name)
 		if !ok || v == "" {
-			return "", &missingFieldError{p.name}
+			return "", &MissingFieldError{Name: p.name}
 		}
 		if escape != nil {
 			v = escape(v)

@@ -1,0 +1,88 @@
+package integrations
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/onbehalf/onbehalf/hosts"
+	"github.com/onbehalf/onbehalf/tokens"
+)
+
+// base whose host came from the connection must match AllowedHosts.
+func (in *Integration) BaseURL(c *tokens.Connection) (*url.URL, error) {
+	u, err := in.Base(c)
+	if err != nil || u != in.baseStatic {
+		return u, err
+	}
+	cp := *u
+	return &cp, nil
+}
+
+// Base is BaseURL without the copy of a static base URL, for the request
+// path: the result is shared and must not be modified.
+func (in *Integration) Base(c *tokens.Connection) (*url.URL, error) {
+	if in.baseStatic != nil {
+		return in.baseStatic, nil
+	}
+	s, err := in.base.expand(c, nil)
+	if err != nil {
+		return nil, err
+	}
+	u, err := checkBase(s)
+	if err != nil {
+		return nil, fmt.Errorf("integrations: base URL from the connection: %w", err)
+	}
+	if in.hostDyn && !in.policy.Allow.Allows(u.Hostname()) {
+		return nil, fmt.Errorf("integrations: base URL host %q: %w", u.Hostname(), hosts.ErrHostNotAllowed)
+	}
+	return u, nil
+}
+
+// Apply sets the connection's credential and the integration's headers on an
+// outbound request's header and URL. It must only be given the outbound copy
+// of a request, never the inbound one.
+func (in *Integration) Apply(h http.Header, u *url.URL, c *tokens.Connection) error {
+	for _, ht := range in.headers {
+		v, err := ht.tpl.expand(c, nil)
+		if err != nil {
+			return err
+		}
+		h.Set(ht.name, v)
+	}
+	cred := c.Credential
+	switch in.cfg.Auth.Type {
+	case AuthOAuth2, AuthClientCredentials:
+		if cred.AccessToken == "" {
+			return ErrNoCredential
+		}
+		typ := cred.TokenType
+		if typ == "" || strings.EqualFold(typ, "bearer") {
+			typ = "Bearer"
+		}
+		h.Set("Authorization", typ+" "+cred.AccessToken)
+	case AuthAPIKey:
+		if cred.APIKey == "" {
+			return ErrNoCredential
+		}
+		a := in.cfg.Auth
+		if a.In == "query" {
+			q := u.Query()
+			q.Set(a.Name, cred.APIKey)
+			u.RawQuery = q.Encode()
+		} else {
+			h.Set(a.Name, a.Prefix+cred.APIKey)
+		}
+	case AuthBasic:
+		if cred.Username == "" && cred.Password == "" {
+			return ErrNoCredential
+		}
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred.Username+":"+cred.Password)))
+	}
+	return nil
+}
+
+var ErrNoCredential = errors.New("integrations: the connection holds no credential for the integration's auth scheme")

@@ -1,0 +1,100 @@
+package integrations
+
+// AuthType names how an integration's credential is applied.
+type AuthType string
+
+// The auth schemes.
+const (
+	AuthOAuth2            AuthType = "oauth2"                    // bearer access token, refreshed with the refresh token
+	AuthClientCredentials AuthType = "oauth2_client_credentials" // bearer token from the client-credentials grant
+	AuthAPIKey            AuthType = "api_key"                   // API key in a header or query parameter
+	AuthBasic             AuthType = "basic"                     // HTTP basic with username and password
+	AuthNone              AuthType = "none"                      // nothing applied (headers may still be templated)
+)
+
+// SchemeConfig is an integration's auth scheme.
+type SchemeConfig struct {
+	// Type is the scheme; "" means AuthNone.
+	Type AuthType `json:"type"`
+
+	// OAuth2 and client credentials.
+	AuthURL      string   `json:"authUrl,omitempty"`
+	TokenURL     string   `json:"tokenUrl,omitempty"` // required for the OAuth2 types
+	ClientID     string   `json:"clientId,omitempty"`
+	ClientSecret string   `json:"clientSecret,omitempty"`
+	Scopes       []string `json:"scopes,omitempty"`
+	// AuthStyle is how the client authenticates to the token endpoint:
+	// "header" (HTTP basic, which RFC 6749 section 2.3.1 requires servers to
+	// support) or "params" (form fields). "" means "header". There is no
+	// auto-detection on purpose: x/oauth2's detection retries a failed request
+	// in the other style, which presents the same refresh token twice — a
+	// reuse that servers with rotation punish by revoking the grant.
+	AuthStyle string `json:"authStyle,omitempty"`
+
+	// API key: where it goes. In is "header" (the default) or "query";
+	// Name is the header or parameter name ("Authorization" by default for a
+	// header, required for a query); Prefix is put before the key in a header
+	// ("Bearer ", "Token ").
+	In     string `json:"in,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// Config describes one integration. It is what the standalone
+// config file holds; New compiles it.
+type Config struct {
+	// Type is the integration type name the SDK uses ("salesforce",
+	// "googleCalendar"), or "custom" for a custom integration.
+	Type string `json:"type"`
+	// ID and Slug identify a custom integration: it is reachable as
+	// custom/{ID}/ and as custom.{Slug}. At least one is required for custom.
+	ID   string `json:"id,omitempty"`
+	Slug string `json:"slug,omitempty"`
+	// Name is a display name; "" means Type (or Slug).
+	Name string `json:"name,omitempty"`
+
+	// BaseURL is the provider's API base, a template whose {name}
+	// placeholders take the connection's fields, such as
+	// "{instance_url}/services/data/v60.0" or "https://{shop}.myshopify.com/admin/api/2024-10".
+	// When a placeholder stands in the host, the expanded host must also match
+	// AllowedHosts. Required.
+	BaseURL string `json:"baseUrl"`
+	// AllowedHosts are further hosts a fully-qualified URL may name, as exact
+	// names or "*.suffix" patterns. The base URL's host is always allowed.
+	AllowedHosts []string `json:"allowedHosts,omitempty"`
+	// AllowedSchemes for fully-qualified URLs; nil means https only. The base
+	// URL's own scheme is always allowed for its host.
+	AllowedSchemes []string `json:"allowedSchemes,omitempty"`
+	// AllowedPorts for fully-qualified URLs; nil means the scheme's default port.
+	AllowedPorts []int `json:"allowedPorts,omitempty"`
+	// AllowAddresses are address ranges (CIDR) the dial guard lets this
+	// integration reach although they are internal (loopback, private): for
+	// on-premises providers and tests. Nil means none.
+	AllowAddresses []string `json:"allowAddresses,omitempty"`
+
+	Auth SchemeConfig `json:"auth"`
+	// Headers are set on every outbound request, templated like BaseURL;
+	// "{credential.api_key}" and the other credential.* names take the
+	// connection's credential (for schemes that need a custom header shape).
+	Headers map[string]string `json:"headers,omitempty"`
+	// DefaultContentType is the Content-Type for a body sent with
+	// "Content-Type: auto" that is not JSON; "" means application/octet-stream.
+	DefaultContentType string `json:"defaultContentType,omitempty"`
+	// RateLimits describes the provider's documented rate limits and the
+	// headers that report them; nil means not described. It is information
+	// for operators and for tuning Retry and Throttle: it changes no request.
+	RateLimits *RateLimitInfo `json:"rateLimits,omitempty"`
+	// FollowRedirects is how many redirects the proxy follows for a request;
+	// zero (the default) follows none and returns the 3xx. Each hop is checked
+	// like a fully-qualified URL (allowlist, scheme, port, no IP literal) and
+	// by the dial guard, and the credential is sent only to the original
+	// target's origin: a hop to another host goes without it. At most 10.
+	FollowRedirects int `json:"followRedirects,omitempty"`
+	// Retry is the integration's retry policy; the zero value retries nothing.
+	Retry RetryConfig `json:"retry,omitzero"`
+	// Throttle turns on per-connection throttling fed by the provider's
+	// rate-limit headers; the zero value throttles nothing.
+	Throttle ThrottleConfig `json:"throttle,omitzero"`
+}
+
+// Integration is a compiled Config. It is immutable and safe for

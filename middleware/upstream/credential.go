@@ -1,0 +1,74 @@
+package upstream
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/onbehalf/onbehalf/tokens"
+)
+
+// credentialTransport is the first RoundTripper of the upstream chain: it
+// sends the outbound request (which carries the credential rewrite applied)
+// through the integration's transport, and on a 401 to an OAuth2 token
+// refreshes once (through the Refresher's coordination) and replays a clone
+// with the fresh credential once when the body can be replayed.
+type credentialTransport struct {
+	refresher *tokens.Refresher // nil: no refresh-on-401
+	next      http.RoundTripper // retry → throttle → guarded transport
+}
+
+func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.roundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if s := StateFrom(req.Context()); s.Integration.FollowRedirects() > 0 {
+		return t.follow(req, resp, s)
+	}
+	return resp, nil
+}
+
+func (t *credentialTransport) roundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	st := StateFrom(ctx)
+	if st.applyErr != nil {
+		closeBody(req)
+		return nil, st.applyErr
+	}
+	in, c := st.Integration, st.Connection
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	st.Upstream = time.Since(start)
+	if err != nil {
+		return nil, errors.Join(errUpstream, err)
+	}
+	rf := t.refresher
+	if resp.StatusCode != http.StatusUnauthorized || rf == nil || in.Grant() == nil || !replayable(req) {
+		return resp, nil
+	}
+	fresh, err := rf.Fresh(ctx, c, in.Grant(), c.Credential.AccessToken)
+	if err != nil {
+		// Keep the provider's 401: the refresh error says why it stays.
+		drain(resp)
+		return nil, err
+	}
+	drain(resp)
+	replay := req.Clone(ctx)
+	if req.GetBody != nil {
+		if replay.Body, err = req.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	// replay is a clone (its own header and URL): the fresh credential
+	// replaces the rejected one on it.
+	if err := in.Apply(replay.Header, replay.URL, fresh); err != nil {
+		closeBody(replay)
+		return nil, err
+	}
+	resp, err = t.next.RoundTrip(replay)
+	if err != nil {
+		return nil, errors.Join(errUpstream, err)
+	}
+	return resp, nil
+}
