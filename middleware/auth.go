@@ -212,7 +212,6 @@ func (a *Auth) VerifyUser(ctx context.Context, project, token string) (string, e
 	return p.User, err
 }
 
-
 // verify is Verify, through the cache of verified tokens.
 func (a *Auth) verify(ctx context.Context, project, token string) (Principal, error) {
 	ap := a.projects[project]

@@ -98,4 +98,3 @@ func ExampleAuth_Handler() {
 	// 200 hello u-1 of acme
 	// 401 {"message":"Missing user token: send Authorization: Bearer \u003ctoken\u003e.","code":"AUTH_TOKEN_MISSING","status":401}
 }
-
