@@ -171,39 +171,6 @@ func (h *Handler) projectBase(project string) string {
 	return h.public.String() + "/projects/" + url.PathEscape(project) + "/sdk"
 }
 
-// route is a request's place among the handler's routes.
-type route struct {
-	project     string
-	rest        []string // path segments after /projects/{p}/sdk/
-	integration string   // decoded {integration} where the route has one
-}
-
-// parseRoute finds the first /projects/{p}/sdk/ in the escaped path
-// (middleware.Handler hands the handler its requests with its own prefix
-// stripped, so that is the route's project).
-func parseRoute(r *http.Request) (route, bool) {
-	segs := strings.Split(r.URL.EscapedPath(), "/")
-	for i := 2; i < len(segs); i++ {
-		if segs[i] != "sdk" || segs[i-2] != "projects" {
-			continue
-		}
-		p, err := url.PathUnescape(segs[i-1])
-		if err != nil || p == "" {
-			continue
-		}
-		rt := route{project: p, rest: segs[i+1:]}
-		if len(rt.rest) >= 2 && rt.rest[0] == "connect" {
-			in, err := url.PathUnescape(rt.rest[1])
-			if err != nil || in == "" || strings.ContainsAny(in, "/\\\x00") {
-				return route{}, false
-			}
-			rt.integration = in
-		}
-		return rt, true
-	}
-	return route{}, false
-}
-
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := parseRoute(r)
@@ -239,52 +206,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func notFound(w http.ResponseWriter) {
 	response.WriteError(w, response.New(http.StatusNotFound, response.CodeNotFound, "No such route."))
-}
-
-// Verifier verifies a user token for a project and returns the user it
-// names. Errors are *response.Error values (401 or 403 with a stable code)
-// or wrap them; they never contain the token. *middleware.Auth implements it.
-// It must be safe for concurrent use.
-type Verifier interface {
-	VerifyUser(ctx context.Context, project, token string) (user string, err error)
-}
-
-// principal verifies the request's user token for the route's project and
-// returns its user.
-func (h *Handler) principal(r *http.Request, rt route) (string, error) {
-	vals := r.Header.Values("Authorization")
-	if len(vals) != 1 {
-		return "", response.New(http.StatusUnauthorized, response.CodeTokenMissing, "Missing user token: send Authorization: Bearer <token>.")
-	}
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
-	tok = strings.TrimSpace(tok)
-	if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" || strings.ContainsAny(tok, " ,") {
-		return "", response.New(http.StatusUnauthorized, response.CodeTokenMissing, "Missing user token: send Authorization: Bearer <token>.")
-	}
-	return h.auth.VerifyUser(r.Context(), rt.project, tok)
-}
-
-// integration looks the route's integration up by name, then by custom id.
-// userIntegration verifies the user token and finds the route's integration:
-// the common start of every authenticated connect route.
-func (h *Handler) userIntegration(r *http.Request, rt route) (string, *integrations.Integration, error) {
-	user, err := h.principal(r, rt)
-	if err != nil {
-		return "", nil, err
-	}
-	in, err := h.integration(r.Context(), rt.project, rt.integration)
-	return user, in, err
-}
-
-func (h *Handler) integration(ctx context.Context, project, ref string) (*integrations.Integration, error) {
-	in, err := h.reg.Lookup(ctx, project, integrations.Ref{Name: ref})
-	if errors.Is(err, integrations.ErrNotFound) && !strings.Contains(ref, ".") {
-		in, err = h.reg.Lookup(ctx, project, integrations.Ref{CustomID: ref})
-	}
-	if errors.Is(err, integrations.ErrNotFound) {
-		return nil, response.Wrap(err, http.StatusNotFound, response.CodeIntegrationNotFound, "Unknown integration.")
-	}
-	return in, err
 }
 
 // storeError maps a tokens.Store failure to its answer.
