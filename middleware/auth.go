@@ -39,6 +39,11 @@ type ProjectConfig struct {
 	JWKSURL string `json:"jwksUrl,omitempty"`
 	// Audiences are accepted in the aud claim besides "useparagon.com/{ID}".
 	Audiences []string `json:"audiences,omitempty"`
+	// RequireAudience refuses tokens without an aud claim. It is implied when
+	// a key of this project (the same public key, or the same JWKS URL) also
+	// verifies another project's tokens: a token without aud could not say
+	// which of them it was minted for.
+	RequireAudience bool `json:"requireAudience,omitempty"`
 	// Integrations are this project's integrations, used when Config.Registry
 	// is nil.
 	Integrations []integrations.Config `json:"integrations,omitempty"`
@@ -84,9 +89,11 @@ type Auth struct {
 }
 
 type authProject struct {
-	id        string
-	ring      *keyRing
-	audiences map[string]bool
+	id          string
+	ring        *keyRing
+	audiences   map[string]bool
+	requireAud  bool // tokens must carry an aud claim (see ProjectConfig.RequireAudience)
+	fingerprint []string
 }
 
 // NewAuth validates cfg, loads every key and registers JWKS URLs.
@@ -137,12 +144,14 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		for _, s := range p.Audiences {
 			aud[s] = true
 		}
-		a.projects[p.ID] = &authProject{id: p.ID, ring: ring, audiences: aud}
+		a.projects[p.ID] = &authProject{id: p.ID, ring: ring, audiences: aud,
+			requireAud: p.RequireAudience, fingerprint: ring.fingerprints()}
 	}
 	if len(a.projects) == 0 {
 		cancel()
 		return nil, errors.New("middleware: auth: no project configured")
 	}
+	requireAudienceForSharedKeys(a.projects)
 	return a, nil
 }
 
@@ -261,7 +270,12 @@ func (a *Auth) parse(ctx context.Context, ap *authProject, token string) (Princi
 	if a.maxLife > 0 && tok.Expiration().Sub(tok.IssuedAt()) > a.maxLife {
 		return Principal{}, response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "User token lifetime exceeds the allowed maximum.")
 	}
-	if aud := tok.Audience(); len(aud) > 0 {
+	if aud := tok.Audience(); len(aud) == 0 && ap.requireAud {
+		// The key also serves another project: a token without aud may have
+		// been minted for that one.
+		return Principal{}, response.New(http.StatusForbidden, response.CodeProjectMismatch,
+			"User token has no aud claim, and its signing key serves several projects: mint it with aud \"useparagon.com/"+ap.id+"\".")
+	} else if len(aud) > 0 {
 		ok := false
 		for _, s := range aud {
 			ok = ok || ap.audiences[s]
@@ -315,4 +329,27 @@ func (p Principal) Allows(perm string) bool {
 		return true
 	}
 	return false
+}
+
+// requireAudienceForSharedKeys marks the projects that share a verification
+// key (the same public key, or the same JWKS URL) with another project:
+// their tokens must say, in aud, which project they were minted for.
+func requireAudienceForSharedKeys(projects map[string]*authProject) {
+	owners := map[string]map[string]bool{}
+	for id, ap := range projects {
+		for _, fp := range ap.fingerprint {
+			if owners[fp] == nil {
+				owners[fp] = map[string]bool{}
+			}
+			owners[fp][id] = true
+		}
+	}
+	for _, ids := range owners {
+		if len(ids) < 2 {
+			continue
+		}
+		for id := range ids {
+			projects[id].requireAud = true
+		}
+	}
 }

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -275,4 +276,23 @@ func newKeyRing(keys []KeyConfig, jwksURL string, cache *jwk.Cache, client *http
 		return nil, errors.New("a project needs at least one key or a jwksUrl")
 	}
 	return kr, nil
+}
+
+// fingerprints names the ring's keys for comparison across projects: the
+// RFC 7638 thumbprint of each static key, and the JWKS URL.
+func (kr *keyRing) fingerprints() []string {
+	var out []string
+	for i := 0; i < kr.static.Len(); i++ {
+		k, ok := kr.static.Key(i)
+		if !ok {
+			continue
+		}
+		if tp, err := k.Thumbprint(crypto.SHA256); err == nil {
+			out = append(out, "key:"+string(tp))
+		}
+	}
+	if kr.jwks != "" {
+		out = append(out, "jwks:"+kr.jwks)
+	}
+	return out
 }
