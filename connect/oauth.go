@@ -150,8 +150,8 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, rt route) {
 	key := digest(value)
 	st, err := h.states.Take(r.Context(), key)
 	if err != nil || st.Project != rt.project {
-		if err != nil && !errors.Is(err, ErrStateNotFound) {
-			h.log.Warn("connect: state store failed", "project", rt.project, "err", err)
+		if err != nil {
+			h.log.Warn("connect: state store failed", "project", rt.project, "err", storeLog(err))
 		}
 		fail(ErrorStateInvalid)
 		return
@@ -192,14 +192,11 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, rt route) {
 	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, h.client)
 	tok, err := h.oauthConfig(in, st.Project).Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
 	if err != nil {
-		attrs := []any{"project", st.Project, "integration", st.Integration}
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) {
-			attrs = append(attrs, "status", re.Response.StatusCode, "oauthError", re.ErrorCode)
-		} else {
-			attrs = append(attrs, "err", errors.Unwrap(err))
-		}
-		h.log.Warn("connect: code exchange failed", attrs...)
+		// The endpoint's error code is quoted only when it is one of RFC
+		// 6749's: an endpoint may reflect what it was sent (the code, the
+		// client secret) in its "error" field.
+		h.log.Warn("connect: code exchange failed", "project", st.Project, "integration", st.Integration,
+			"err", tokens.DescribeError(err))
 		fail(ErrorExchangeFailed)
 		return
 	}
@@ -207,7 +204,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, rt route) {
 	c, err := h.upsert(r.Context(), tokens.Key{Project: st.Project, User: st.User, Integration: st.Integration, ID: st.CredentialID},
 		cred, h.fields(st.Integration, tok))
 	if err != nil {
-		h.log.Warn("connect: saving the connection failed", "project", st.Project, "integration", st.Integration, "err", err)
+		h.log.Warn("connect: saving the connection failed", "project", st.Project, "integration", st.Integration, "err", storeLog(err))
 		fail(ErrorStoreUnavailable)
 		return
 	}
@@ -272,4 +269,13 @@ func (h *Handler) upsert(ctx context.Context, k tokens.Key, cred tokens.Credenti
 		}
 	}
 	return nil, fmt.Errorf("connect: saving the connection: %w", err)
+}
+
+// storeLog describes a store's (or state store's) error for a log line
+// without its own text, which a driver may fill with its DSN.
+func storeLog(err error) string {
+	if !errors.Is(err, tokens.ErrNotFound) && !errors.Is(err, tokens.ErrConflict) {
+		err = errors.Join(tokens.ErrUnavailable, err)
+	}
+	return tokens.DescribeError(err)
 }
