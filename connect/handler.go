@@ -216,7 +216,9 @@ func storeError(err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	default:
-		return response.Wrap(err, http.StatusServiceUnavailable, response.CodeStoreUnavailable, "The credential store is unavailable.")
+		e := response.Wrap(err, http.StatusServiceUnavailable, response.CodeStoreUnavailable, "The credential store is unavailable.")
+		e.RetryAfter = 2 * time.Second // as upstream.StoreRetryAfter
+		return e
 	}
 }
 

@@ -31,7 +31,9 @@ type TransportConfig struct {
 	MaxIdleConns int
 	// MaxIdleConnsPerHost caps idle connections per host. Zero: 64.
 	MaxIdleConnsPerHost int
-	// MaxConnsPerHost caps connections per host. Zero: no limit.
+	// MaxConnsPerHost caps connections per host (requests beyond it wait for
+	// one, within their deadline). Zero: DefaultMaxConnsPerHost; negative: no
+	// limit.
 	MaxConnsPerHost int
 	// TLSClientConfig is cloned. Nil: system roots, TLS 1.2 minimum. A config
 	// whose MinVersion is zero gets TLS 1.2 as its minimum too.
@@ -61,7 +63,6 @@ func NewTransport(cfg TransportConfig) (*http.Transport, error) {
 	}
 	for name, n := range map[string]int{
 		"MaxIdleConns": cfg.MaxIdleConns, "MaxIdleConnsPerHost": cfg.MaxIdleConnsPerHost,
-		"MaxConnsPerHost": cfg.MaxConnsPerHost,
 	} {
 		if n < 0 {
 			return nil, fmt.Errorf("hosts: TransportConfig.%s is negative", name)
@@ -99,7 +100,7 @@ func NewTransport(cfg TransportConfig) (*http.Transport, error) {
 		ExpectContinueTimeout:  time.Second,
 		MaxIdleConns:           orInt(cfg.MaxIdleConns, 512),
 		MaxIdleConnsPerHost:    orInt(cfg.MaxIdleConnsPerHost, 64),
-		MaxConnsPerHost:        cfg.MaxConnsPerHost,
+		MaxConnsPerHost:        maxConnsPerHost(cfg.MaxConnsPerHost),
 		ForceAttemptHTTP2:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 1 << 20,
@@ -116,6 +117,20 @@ func orDuration(d, def time.Duration) time.Duration {
 func orInt(n, def int) int {
 	if n == 0 {
 		return def
+	}
+	return n
+}
+
+// DefaultMaxConnsPerHost is TransportConfig.MaxConnsPerHost's default: one
+// provider host cannot take every socket of the process.
+const DefaultMaxConnsPerHost = 256
+
+func maxConnsPerHost(n int) int {
+	switch {
+	case n == 0:
+		return DefaultMaxConnsPerHost
+	case n < 0:
+		return 0 // net/http: no limit
 	}
 	return n
 }

@@ -189,7 +189,7 @@ func TestTransportDefaultsAndValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.MaxIdleConns != 512 || tr.MaxIdleConnsPerHost != 64 || tr.MaxConnsPerHost != 0 ||
+	if tr.MaxIdleConns != 512 || tr.MaxIdleConnsPerHost != 64 || tr.MaxConnsPerHost != hosts.DefaultMaxConnsPerHost ||
 		tr.TLSHandshakeTimeout != 10*time.Second || tr.ResponseHeaderTimeout != 30*time.Second ||
 		tr.IdleConnTimeout != 90*time.Second {
 		t.Fatalf("unexpected defaults: %+v", tr)
@@ -197,11 +197,15 @@ func TestTransportDefaultsAndValidation(t *testing.T) {
 	for _, cfg := range []hosts.TransportConfig{
 		{DialTimeout: -1}, {KeepAlive: -1}, {TLSHandshakeTimeout: -1},
 		{IdleConnTimeout: -1},
-		{MaxIdleConns: -1}, {MaxIdleConnsPerHost: -1}, {MaxConnsPerHost: -1},
+		{MaxIdleConns: -1}, {MaxIdleConnsPerHost: -1},
 	} {
 		if _, err := hosts.NewTransport(cfg); err == nil {
 			t.Fatalf("NewTransport(%+v) succeeded, want error", cfg)
 		}
+	}
+	// A negative MaxConnsPerHost means no limit (net/http's zero).
+	if tr, err := hosts.NewTransport(hosts.TransportConfig{MaxConnsPerHost: -1}); err != nil || tr.MaxConnsPerHost != 0 {
+		t.Fatalf("MaxConnsPerHost -1: got %v, %v; want 0 (no limit)", tr.MaxConnsPerHost, err)
 	}
 	// A negative ResponseHeaderTimeout means none.
 	tr, err = hosts.NewTransport(hosts.TransportConfig{ResponseHeaderTimeout: -1})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/onbehalf/onbehalf/hosts"
 	"github.com/onbehalf/onbehalf/integrations"
@@ -38,7 +39,9 @@ func Classify(err error) error {
 		return response.Wrap(err, http.StatusBadRequest, response.CodePathInvalid, "Invalid API path: it must stay under the integration's base URL.")
 	// Connections and refresh (tokens).
 	case errors.Is(err, tokens.ErrUnavailable):
-		return response.Wrap(err, http.StatusServiceUnavailable, response.CodeStoreUnavailable, "The credential store is unavailable; nothing was sent.")
+		e := response.Wrap(err, http.StatusServiceUnavailable, response.CodeStoreUnavailable, "The credential store is unavailable; nothing was sent.")
+		e.RetryAfter = StoreRetryAfter
+		return e
 	case errors.Is(err, tokens.ErrReauthRequired):
 		return response.Wrap(err, http.StatusForbidden, response.CodeReauthRequired, "The connection needs to be re-authorized: the user must connect the integration again.")
 	case errors.As(err, &cool):
@@ -65,6 +68,10 @@ func Classify(err error) error {
 	}
 	return err
 }
+
+// StoreRetryAfter is the Retry-After of a 503 STORE_UNAVAILABLE answer: a
+// store outage is usually a failover or a restart, seconds long.
+const StoreRetryAfter = 2 * time.Second
 
 // errUpstream marks errors of the upstream round trip.
 var errUpstream = errors.New("upstream: request failed")

@@ -47,8 +47,9 @@ type Config struct {
 	// replayed. Zero means 64 KiB; negative means bodies are never kept.
 	ReplayBytes int64
 	// MaxConcurrent bounds the proxied requests in flight at once (their
-	// bodies included); one more answers 503 UPSTREAM_BUSY at once. Zero means
-	// no bound. (Per-host connection limits are Transport.MaxConnsPerHost.)
+	// bodies included); one more answers 503 UPSTREAM_BUSY with Retry-After
+	// at once. Zero means DefaultMaxConcurrent; negative means no bound.
+	// (Connections per provider host are bounded by Transport.MaxConnsPerHost.)
 	MaxConcurrent int
 	// Response configures the response modes.
 	Response response.Config
@@ -56,6 +57,11 @@ type Config struct {
 	// Nil means the log package's standard logger.
 	ErrorLog *log.Logger
 }
+
+// DefaultMaxConcurrent is Config.MaxConcurrent's default: enough for a busy
+// replica, small enough that a flood of slow upstream calls meets a clear
+// 503 before it exhausts memory and file descriptors.
+const DefaultMaxConcurrent = 4096
 
 // Forwarder is stage 5 and 6: the upstream round trip through
 // httputil.ReverseProxy with Rewrite, the credential applied on the outbound
@@ -86,8 +92,8 @@ func New(cfg Config) (*Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.MaxConcurrent < 0 {
-		return nil, errors.New("upstream: forwarder: MaxConcurrent must not be negative")
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if cfg.Timeout > 0 && cfg.Transport.ResponseHeaderTimeout == 0 {
 		cfg.Transport.ResponseHeaderTimeout = -1
