@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/onbehalf/onbehalf/hosts"
+	"github.com/onbehalf/onbehalf/response"
 )
 
 // ProxyURLHeader gives the target in a header instead of the path.
@@ -41,7 +42,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		ref := rt.APIPath
 		if h := strings.TrimSpace(headerValue(r.Header, ProxyURLHeader)); h != "" {
 			if strings.Trim(ref, "/") != "" {
-				fail(w, errors.Join(hosts.ErrBadURL, errors.New("give the target in the path or in "+ProxyURLHeader+", not both")))
+				fail(w, response.New(http.StatusBadRequest, response.CodeTargetInvalid, "Invalid target URL: give it in the path or in "+ProxyURLHeader+", not both."))
 				return
 			}
 			ref = h

@@ -20,6 +20,7 @@ func Classify(err error) error {
 	var re *response.Error
 	var cool *tokens.CooldownError
 	var netErr net.Error
+	var missing *integrations.MissingFieldError
 	switch {
 	case err == nil:
 		return nil
@@ -32,9 +33,15 @@ func Classify(err error) error {
 		return response.Wrap(err, http.StatusForbidden, response.CodeHostIPLiteral, response.MessageDomainInvalid)
 	case errors.Is(err, hosts.ErrAddressDenied):
 		return response.Wrap(err, http.StatusForbidden, response.CodeAddressDenied, response.MessageDomainInvalid)
-	case errors.Is(err, hosts.ErrScheme), errors.Is(err, hosts.ErrPort),
-		errors.Is(err, hosts.ErrUserinfo), errors.Is(err, hosts.ErrBadURL):
-		return response.Wrap(err, http.StatusBadRequest, response.CodeTargetInvalid, "Invalid target URL: "+errText(err))
+	// Fixed messages: the cause's text (the target as given) is never rendered.
+	case errors.Is(err, hosts.ErrScheme):
+		return response.Wrap(err, http.StatusBadRequest, response.CodeTargetInvalid, "Invalid target URL: its scheme is not allowed for this integration.")
+	case errors.Is(err, hosts.ErrPort):
+		return response.Wrap(err, http.StatusBadRequest, response.CodeTargetInvalid, "Invalid target URL: its port is not allowed for this integration.")
+	case errors.Is(err, hosts.ErrUserinfo):
+		return response.Wrap(err, http.StatusBadRequest, response.CodeTargetInvalid, "Invalid target URL: it must not carry a user name or password.")
+	case errors.Is(err, hosts.ErrBadURL):
+		return response.Wrap(err, http.StatusBadRequest, response.CodeTargetInvalid, "Invalid target URL: give an API path under the integration's base URL, or a full https URL of an allowed host.")
 	case errors.Is(err, hosts.ErrPathEscape):
 		return response.Wrap(err, http.StatusBadRequest, response.CodePathInvalid, "Invalid API path: it must stay under the integration's base URL.")
 	// Connections and refresh (tokens).
@@ -54,8 +61,9 @@ func Classify(err error) error {
 		return response.Wrap(err, http.StatusBadGateway, response.CodeRefreshFailed, "Refreshing the connection's token failed.")
 	case errors.Is(err, integrations.ErrNoCredential):
 		return response.Wrap(err, http.StatusForbidden, response.CodeReauthRequired, "The connection holds no usable credential: the user must connect the integration again.")
-	case errors.As(err, new(*integrations.MissingFieldError)):
-		return response.Wrap(err, http.StatusConflict, response.CodeReauthRequired, "The connection lacks a value the integration needs ("+errText(err)+"); the user must connect again.")
+	case errors.As(err, &missing):
+		// The field's name is configuration, not a secret; its value is absent.
+		return response.Wrap(err, http.StatusConflict, response.CodeReauthRequired, "The connection lacks the field {"+missing.Name+"} the integration needs; the user must connect again.")
 	// The transport.
 	case errors.Is(err, context.DeadlineExceeded):
 		return response.Wrap(err, http.StatusGatewayTimeout, response.CodeUpstreamTimeout, "The integration did not answer in time.")
@@ -75,10 +83,6 @@ const StoreRetryAfter = 2 * time.Second
 
 // errUpstream marks errors of the upstream round trip.
 var errUpstream = errors.New("upstream: request failed")
-
-// errText is the error's own text, for errors that are known to hold no
-// secret (hosts and template errors name only hosts, schemes and field names).
-func errText(err error) string { return err.Error() }
 
 // Fail writes err through Classify and the response mapper.
 func Fail(w http.ResponseWriter, err error) {
