@@ -85,4 +85,41 @@ func (in *Integration) Apply(h http.Header, u *url.URL, c *tokens.Connection) er
 	return nil
 }
 
+// ErrNoCredential: the connection holds nothing the integration's scheme
+// can apply (no access token, API key or password).
 var ErrNoCredential = errors.New("integrations: the connection holds no credential for the integration's auth scheme")
+
+// Secrets returns the credential values a request for c carries, in the
+// forms they are sent, for redaction on the way back (see
+// response.Redactor): the access token and the refresh token (the latter is
+// never sent, and never belongs in an answer either), the API key, the
+// password and the base64 of "username:password" that HTTP basic sends, and
+// the credential values that header templates use. A username is included
+// only when it stands alone (an empty password: the key-as-username style),
+// because a username is usually an account's name or email, which answers
+// rightly carry. Empty values are left out.
+func (in *Integration) Secrets(c *tokens.Connection) []string {
+	if c == nil {
+		return nil
+	}
+	cred := &c.Credential
+	out := make([]string, 0, 4)
+	add := func(v string) {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	add(cred.AccessToken)
+	add(cred.RefreshToken)
+	add(cred.APIKey)
+	add(cred.Password)
+	if in.cfg.Auth.Type == AuthBasic || in.credentialHeaders {
+		if cred.Password == "" {
+			add(cred.Username)
+		}
+		if cred.Username != "" || cred.Password != "" {
+			add(base64.StdEncoding.EncodeToString([]byte(cred.Username + ":" + cred.Password)))
+		}
+	}
+	return out
+}

@@ -55,6 +55,7 @@ func (in *Integration) compile() error {
 			return fmt.Errorf("header %s: %w", name, err)
 		}
 		in.headers = append(in.headers, headerTemplate{name: http.CanonicalHeaderKey(name), tpl: t})
+		in.credentialHeaders = in.credentialHeaders || t.usesCredential()
 	}
 	for _, s := range cfg.AllowAddresses {
 		p, err := netip.ParsePrefix(s)

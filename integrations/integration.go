@@ -22,6 +22,8 @@ type Integration struct {
 	grant      tokens.Grant
 	oauth      *oauth2.Config // OAuth2 types only
 	addrs      []netip.Prefix
+	// credentialHeaders reports that a header template uses a credential value.
+	credentialHeaders bool
 }
 
 type headerTemplate struct {

@@ -63,7 +63,7 @@ func TestEnvelopeAllocs(t *testing.T) {
 		resp := &http.Response{StatusCode: 200, ContentLength: int64(len(src)),
 			Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}, "X-Request-Id": {"r"}},
 			Body:   io.NopCloser(strings.NewReader(src))}
-		if err := rs.envelope(resp); err != nil {
+		if err := rs.envelope(resp, nil); err != nil {
 			t.Fatal(err)
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)

@@ -96,7 +96,9 @@ func (r *Redactor) Header(h http.Header) {
 	}
 	for _, vs := range h {
 		for i, v := range vs {
-			vs[i] = r.String(v)
+			if r.containsString(v) {
+				vs[i] = r.String(v)
+			}
 		}
 	}
 }

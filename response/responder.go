@@ -74,8 +74,17 @@ var JSONKeptHeaders = []string{"Retry-After", "X-Request-Id", "Request-Id", "Rat
 
 // Modify rewrites resp according to the mode in resp.Request's context (see
 // SetMode; ModeJSON when none). An error it returns is an *Error for the
-// ReverseProxy's ErrorHandler.
-func (rs *Responder) Modify(resp *http.Response) error {
+// ReverseProxy's ErrorHandler. It is ModifyRedacted without secrets.
+func (rs *Responder) Modify(resp *http.Response) error { return rs.ModifyRedacted(resp, nil) }
+
+// ModifyRedacted is Modify for an answer to a request that carried secrets:
+// every occurrence of them in what the caller receives (the headers kept,
+// such as Location; the JSON envelope or error body built from the upstream
+// body; a raw body, streamed) is replaced by red's Marker, so a provider
+// that echoes the request cannot hand the caller the stored credential. A
+// redacted raw body loses its Content-Length (it streams chunked) and a
+// gzip-encoded one is decoded first; red may be nil (nothing to redact).
+func (rs *Responder) ModifyRedacted(resp *http.Response, red *Redactor) error {
 	mode := ModeJSON
 	if resp.Request != nil {
 		if m, ok := ModeFromContext(resp.Request.Context()); ok {
@@ -94,23 +103,19 @@ func (rs *Responder) Modify(resp *http.Response) error {
 			delete(resp.Header, k)
 		}
 	}
+	// Before the shared values below are added: Header writes in place.
+	red.Header(resp.Header)
 	if mode == ModeRaw {
+		if !red.empty() && bodyAllowed(resp) {
+			if err := redactRawBody(resp, red); err != nil {
+				return err
+			}
+		}
 		rawHeaders(resp.Header)
 		return nil
 	}
-	return rs.envelope(resp)
+	return rs.envelope(resp, red)
 }
-
-// rawHeaders adds raw mode's own headers.
-func rawHeaders(h http.Header) {
-	// Whatever the provider sent, the host app's origin must never render it
-	// as an active document.
-	// Shared values, never written to (see envelope).
-	h["Content-Security-Policy"] = sandboxCSP
-	h["X-Content-Type-Options"] = nosniff
-}
-
-var sandboxCSP = []string{"sandbox; default-src 'none'"}
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -132,12 +137,14 @@ func (b *pooledBody) Close() error {
 	return nil
 }
 
-func (rs *Responder) envelope(resp *http.Response) error {
+func (rs *Responder) envelope(resp *http.Response, red *Redactor) error {
 	body, err := rs.read(resp)
 	if err != nil {
 		return err
 	}
-	src := bytes.TrimSpace(body.Bytes())
+	// The body as the provider sent it, secrets of the request replaced: the
+	// output, and the message and body an error's meta quotes, come from it.
+	src := red.Bytes(bytes.TrimSpace(body.Bytes()))
 	ctype := mediaType(resp.Header.Get("Content-Type"))
 	out := bufPool.Get().(*bytes.Buffer)
 	status := resp.StatusCode

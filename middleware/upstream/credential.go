@@ -66,6 +66,7 @@ func (t *credentialTransport) roundTrip(req *http.Request) (*http.Response, erro
 		closeBody(replay)
 		return nil, err
 	}
+	st.secrets = append(st.secrets, in.Secrets(fresh)...)
 	resp, err = t.next.RoundTrip(replay)
 	if err != nil {
 		return nil, errors.Join(errUpstream, err)

@@ -13,7 +13,8 @@ import (
 
 // The Forwarder used alone: the request's State names the integration, the
 // connection and the checked target; the credential goes onto the outbound
-// copy and the provider's JSON comes back in the envelope.
+// copy and the provider's JSON comes back in the envelope, with the
+// credential redacted wherever the provider echoed it.
 func ExampleForwarder() {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -46,5 +47,5 @@ func ExampleForwarder() {
 	fwd.ServeHTTP(rec, r.WithContext(upstream.WithState(r.Context(), st)))
 	fmt.Println(rec.Code, rec.Body.String())
 	// Output:
-	// 200 {"output":{"path":"/tasks","auth":"Token k-123"}}
+	// 200 {"output":{"path":"/tasks","auth":"Token [redacted]"}}
 }

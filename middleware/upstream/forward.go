@@ -126,7 +126,7 @@ func New(cfg Config) (*Forwarder, error) {
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite:        f.rewrite,
 		Transport:      chain,
-		ModifyResponse: rs.Modify,
+		ModifyResponse: f.modify,
 		ErrorHandler:   f.errorHandler,
 		BufferPool:     copyBuffers,
 		ErrorLog:       cfg.ErrorLog,
@@ -229,6 +229,16 @@ func (f *Forwarder) errorHandler(w http.ResponseWriter, r *http.Request, err err
 		err = response.Wrap(err, http.StatusRequestEntityTooLarge, response.CodeRequestTooLarge, "The request body is larger than the configured limit.")
 	}
 	Fail(w, err)
+}
+
+// modify applies the response mode, redacting the secrets the request sent
+// from everything the caller receives.
+func (f *Forwarder) modify(resp *http.Response) error {
+	var red *response.Redactor
+	if resp.Request != nil {
+		red = StateFrom(resp.Request.Context()).Redactor()
+	}
+	return f.responder.ModifyRedacted(resp, red)
 }
 
 // CloseIdleConnections closes idle upstream connections of every transport.

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/onbehalf/onbehalf/integrations"
-	"github.com/onbehalf/onbehalf/response"
 )
 
 // noUserAgent is the User-Agent value that stops the transport from sending
@@ -51,15 +50,14 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	*out.URL = *target // out.URL is the proxy's own clone of the inbound URL
 	out.Host = ""
 	h := out.Header
-	// The JSON mode reads the body: ask for it unencoded.
-	m, _ := response.ModeFromContext(ctx)
-	dropEncoding := m == response.ModeJSON
+	// Ask for the body unencoded (no Accept-Encoding): the JSON mode reads
+	// it, and both modes redact the request's secrets from it.
 	for k, v := range h {
 		// A server gives canonical names; a request built by hand may not,
 		// and must not slip a header past the filter that way.
 		ck := http.CanonicalHeaderKey(k)
 		switch {
-		case stripped(ck) || (dropEncoding && ck == "Accept-Encoding"):
+		case stripped(ck) || ck == "Accept-Encoding":
 			delete(h, k)
 		case ck != k:
 			// Under its canonical name, so that the transport's own rules
@@ -83,7 +81,9 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 		// Rewrite cannot fail: the transport returns the error before
 		// anything is sent.
 		st.applyErr = err
+		return
 	}
+	st.secrets = in.Secrets(st.Connection)
 }
 
 // prepareBody resolves "Content-Type: auto" and keeps small bodies so the

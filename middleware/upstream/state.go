@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/onbehalf/onbehalf/integrations"
+	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
@@ -34,6 +35,17 @@ type State struct {
 	attempts   int         // attempts the request may make (retry policy)
 	applyErr   error       // applying the credential failed in Rewrite; the transport returns it
 	bareHeader http.Header // the outbound header before the credential, for redirect hops to another origin
+	secrets    []string    // the credential values sent (see integrations.Integration.Secrets), for redaction
+}
+
+// Redactor returns the redactor of the secrets this request sent so far:
+// the credential applied in Rewrite and, after a refresh-and-replay, the
+// fresh one. Nil when none was sent.
+func (s *State) Redactor() *response.Redactor {
+	if s == nil || len(s.secrets) == 0 {
+		return nil
+	}
+	return response.NewRedactor(s.secrets...)
 }
 
 // StateKey is the context key of a request's *State. A chain that already
