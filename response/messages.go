@@ -8,4 +8,3 @@ const MessageDomainInvalid = "This domain is invalid for the current integration
 // MessageNotEnabled is the exact message of WIRE.md for a user without a
 // connection to the integration.
 const MessageNotEnabled = "Integration not enabled for user."
-
