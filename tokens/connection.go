@@ -32,6 +32,13 @@ type Credential struct {
 	TokenType    string    `json:"token_type,omitempty"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	// ObtainedAt is when the access token was obtained from the token
+	// endpoint; with Expiry it gives the token's lifetime, which bounds how
+	// early the Refresher renews it. The Refresher sets it when it saves a
+	// refreshed token; code that saves a token obtained elsewhere (the
+	// connect flow) should set it too. Zero means unknown, as in records
+	// written before it existed: the Refresher then uses its Margin alone.
+	ObtainedAt time.Time `json:"obtained_at,omitzero"`
 	APIKey       string    `json:"api_key,omitempty"`
 	Username     string    `json:"username,omitempty"`
 	Password     string    `json:"password,omitempty"`

@@ -22,8 +22,10 @@ type RefresherConfig struct {
 	// means NewMemoryLocker(), which coordinates one process only: give
 	// several replicas a shared Locker.
 	Locker Locker
-	// Margin: an access token that expires within Margin is refreshed.
-	// Zero means 1 minute; negative is an error.
+	// Margin: an access token that expires within Margin is refreshed. When
+	// the token's lifetime is known (Credential.ObtainedAt), the margin is
+	// at most half of it (see MaxMarginFraction), so a token is never due
+	// the moment it is issued. Zero means 1 minute; negative is an error.
 	Margin time.Duration
 	// Timeout bounds one refresh: lock wait, token request and save. Zero
 	// means 30 seconds; negative is an error.
@@ -86,6 +88,7 @@ type Refresher struct {
 type pendingToken struct {
 	from string // the refresh token it was obtained with
 	tok  *oauth2.Token
+	at   time.Time // when it was obtained
 }
 
 const (
@@ -135,14 +138,36 @@ func NewRefresher(cfg RefresherConfig) (*Refresher, error) {
 	return r, nil
 }
 
+// MaxMarginFraction bounds the refresh margin by the token's lifetime: a
+// token whose lifetime (Expiry - ObtainedAt) is known is refreshed once
+// less than min(Margin, lifetime*MaxMarginFraction) of it is left, that is
+// no earlier than halfway through its life. With 30-second tokens and the
+// default one-minute Margin, a token is refreshed 15 seconds after it was
+// obtained, not at once.
+const MaxMarginFraction = 0.5
+
 // Valid reports whether c needs no refresh now: it is active and has an
-// access token that never expires (zero Expiry) or expires after Margin.
+// access token that never expires (zero Expiry) or expires after its
+// margin: Margin, capped at MaxMarginFraction of the token's lifetime when
+// Credential.ObtainedAt is set.
 func (r *Refresher) Valid(c *Connection) bool {
 	if c == nil || !c.Active() || c.Credential.AccessToken == "" {
 		return false
 	}
 	exp := c.Credential.Expiry
-	return exp.IsZero() || r.now().Add(r.margin).Before(exp)
+	return exp.IsZero() || r.now().Add(r.marginOf(c.Credential)).Before(exp)
+}
+
+// marginOf returns how long before its expiry cred's access token is due.
+func (r *Refresher) marginOf(cred Credential) time.Duration {
+	if cred.ObtainedAt.IsZero() {
+		return r.margin
+	}
+	life := cred.Expiry.Sub(cred.ObtainedAt)
+	if life <= 0 {
+		return r.margin
+	}
+	return min(r.margin, time.Duration(float64(life)*MaxMarginFraction))
 }
 
 // due reports whether c must be refreshed, given the access token the
@@ -268,9 +293,9 @@ func (r *Refresher) refresh(parent context.Context, key Key, g Grant, rejected s
 	work := base
 	if p, ok := r.takePending(key); ok && p.from == base.Credential.RefreshToken {
 		work = base.Clone()
-		work.Credential = work.Credential.WithOAuth2Token(p.tok)
+		work.Credential = obtainedCredential(work.Credential, p.tok, p.at)
 		if !r.due(work, rejected) {
-			return r.commit(ctx, ev, start, base, p.tok, rejected)
+			return r.commit(ctx, ev, start, base, p.tok, p.at, rejected)
 		}
 	}
 	if !r.due(work, rejected) {
@@ -284,12 +309,13 @@ func (r *Refresher) refresh(parent context.Context, key Key, g Grant, rejected s
 	if err != nil {
 		return flightResult{}, r.grantFailed(ctx, ev, start, base, err)
 	}
+	obtained := r.now()
 	if tok.RefreshToken == "" {
 		t := *tok
 		t.RefreshToken = work.Credential.RefreshToken // keep a pending rotated refresh token
 		tok = &t
 	}
-	return r.commit(ctx, ev, start, base, tok, rejected)
+	return r.commit(ctx, ev, start, base, tok, obtained, rejected)
 }
 
 // lockKey names a connection's refresh lease. Each part is path-escaped, so

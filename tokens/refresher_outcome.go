@@ -16,10 +16,10 @@ import (
 // re-reads and applies tok again: with rotating refresh tokens, tok holds the
 // only live refresh token, so it is never dropped while the stored grant is
 // the one tok came from. If the save fails for good, tok is kept in memory
-// for the connection's next refresh.
-func (r *Refresher) commit(ctx context.Context, ev RefreshEvent, start time.Time, base *Connection, tok *oauth2.Token, rejected string) (flightResult, error) {
+// for the connection's next refresh. obtained is when tok was obtained.
+func (r *Refresher) commit(ctx context.Context, ev RefreshEvent, start time.Time, base *Connection, tok *oauth2.Token, obtained time.Time, rejected string) (flightResult, error) {
 	next := base.Clone()
-	next.Credential = next.Credential.WithOAuth2Token(tok)
+	next.Credential = obtainedCredential(next.Credential, tok, obtained)
 	var err error
 	for try := 1; ; try++ {
 		if err = r.store.Save(ctx, next); err == nil {
@@ -45,12 +45,20 @@ func (r *Refresher) commit(ctx context.Context, ev RefreshEvent, start time.Time
 			return flightResult{conn: fresh, rejected: rejected}, nil
 		}
 		next = fresh.Clone()
-		next.Credential = next.Credential.WithOAuth2Token(tok)
+		next.Credential = obtainedCredential(next.Credential, tok, obtained)
 	}
-	r.putPending(ev.Key, pendingToken{from: base.Credential.RefreshToken, tok: tok})
+	r.putPending(ev.Key, pendingToken{from: base.Credential.RefreshToken, tok: tok, at: obtained})
 	fail := r.storeError(ctx, ev.Key, "saving the refreshed token", err)
 	r.failed(ev, start, fail)
 	return flightResult{}, fail
+}
+
+// obtainedCredential returns cred with tok applied, obtained at the given
+// time (stored without a monotonic clock reading).
+func obtainedCredential(cred Credential, tok *oauth2.Token, obtained time.Time) Credential {
+	cred = cred.WithOAuth2Token(tok)
+	cred.ObtainedAt = obtained.Round(0)
+	return cred
 }
 
 // grantFailed handles a Grant's error: a gone grant marks the connection

@@ -190,3 +190,15 @@ func TestTimeoutOnSilentServer(t *testing.T) {
 		t.Fatalf("Get with a canceled context: %v, want context.Canceled", err)
 	}
 }
+
+// Replicas, each with a pool of its own, refreshing one connection.
+func TestRefreshReplicas(t *testing.T) {
+	_, _, table := newStore(t)
+	storetest.RunRefresh(t, func(t *testing.T, _ int) (tokens.Store, tokens.Locker) {
+		s, err := pgstore.New(pgstore.Config{Pool: newPool(t), Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, s
+	})
+}

@@ -40,7 +40,7 @@ func at(sec int64) time.Time { return time.Unix(1_800_000_000+sec, 0).UTC() }
 func fullCredential() tokens.Credential {
 	return tokens.Credential{
 		AccessToken: "storetest-access", TokenType: "Bearer", RefreshToken: "storetest-refresh",
-		Expiry: at(3600), APIKey: "storetest-apikey", Username: "storetest-user", Password: "storetest-password",
+		Expiry: at(3600), ObtainedAt: at(0), APIKey: "storetest-apikey", Username: "storetest-user", Password: "storetest-password",
 	}
 }
 
@@ -306,7 +306,11 @@ func testCredential(t *testing.T, s tokens.Store) {
 	if !got.Expiry.Equal(want.Expiry) {
 		t.Errorf("Expiry: got %v, want %v", got.Expiry, want.Expiry)
 	}
+	if !got.ObtainedAt.Equal(want.ObtainedAt) {
+		t.Errorf("ObtainedAt: got %v, want %v", got.ObtainedAt, want.ObtainedAt)
+	}
 	got.Expiry, want.Expiry = time.Time{}, time.Time{}
+	got.ObtainedAt, want.ObtainedAt = time.Time{}, time.Time{}
 	if got != want {
 		// Compare field by field, naming fields only: values are secrets.
 		for _, f := range []struct {
