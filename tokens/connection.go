@@ -39,9 +39,9 @@ type Credential struct {
 	// connect flow) should set it too. Zero means unknown, as in records
 	// written before it existed: the Refresher then uses its Margin alone.
 	ObtainedAt time.Time `json:"obtained_at,omitzero"`
-	APIKey       string    `json:"api_key,omitempty"`
-	Username     string    `json:"username,omitempty"`
-	Password     string    `json:"password,omitempty"`
+	APIKey     string    `json:"api_key,omitempty"`
+	Username   string    `json:"username,omitempty"`
+	Password   string    `json:"password,omitempty"`
 	// Sealed is the encrypted form of all the fields above, set by the Sealed
 	// store decorator in what it hands to the backing store (which then holds
 	// no plaintext secret). Code outside a store never sees it set.
