@@ -66,6 +66,10 @@ func TestMemoryLockerSharedConformance(t *testing.T) {
 	storetest.RunLocker(t, func(*testing.T) tokens.Locker { return l })
 }
 
+func TestMemoryLockerExtend(t *testing.T) {
+	storetest.RunExtend(t, tokens.NewMemoryLocker())
+}
+
 func TestMemoryLockerDeadHolder(t *testing.T) {
 	l := tokens.NewMemoryLocker()
 	storetest.RunDeadHolder(t, l, l)

@@ -97,6 +97,16 @@ type Connection struct {
 	// base URL templates read them. Fields are not secret.
 	Fields map[string]string
 	Status Status
+	// Reason says why Status is not active, as a stable code such as
+	// ReasonRefreshLost or ReasonGrantRejected, for a UI or an operator to
+	// tell the causes apart. Empty when unknown; meaningless while active.
+	Reason string
+	// Refreshing, when not nil, records a refresh of this connection in
+	// flight: the Refresher saves it (compare-and-swap) before it calls the
+	// token endpoint and clears it in the save of the result. One found by
+	// the next holder of the refresh lease was left by a holder that died or
+	// lost its lease in between. Stores persist it like Status.
+	Refreshing *RefreshIntent
 
 	// Version is managed by the Store: 0 for a connection not yet saved; each
 	// successful Save increments it. Save is compare-and-swap on it.
@@ -120,6 +130,10 @@ func (c *Connection) Clone() *Connection {
 	}
 	d := *c
 	d.Fields = maps.Clone(c.Fields)
+	if c.Refreshing != nil {
+		ri := *c.Refreshing
+		d.Refreshing = &ri
+	}
 	return &d
 }
 

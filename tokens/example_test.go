@@ -124,6 +124,7 @@ func ExampleRefresher_Fresh() {
 		fmt.Println(err)
 		return
 	}
+	// Version 3: the refresh saved its intent (version 2), then its result.
 	fmt.Println(fresh.Credential.AccessToken, fresh.Version)
 	stored, _ := store.Get(ctx, conn.Key())
 	fmt.Println(stored.Credential.RefreshToken)
@@ -133,7 +134,7 @@ func ExampleRefresher_Fresh() {
 	fmt.Println(again == fresh)
 	// Output:
 	// refreshed proj/user-1/salesforce/a
-	// new-access 2
+	// new-access 3
 	// new-refresh
 	// true
 }

@@ -30,8 +30,14 @@ type RefresherConfig struct {
 	// Timeout bounds one refresh: lock wait, token request and save. Zero
 	// means 30 seconds; negative is an error.
 	Timeout time.Duration
-	// LeaseTTL is the lock's lease; it must exceed Timeout so a live holder
-	// never loses it mid-refresh. Zero means Timeout + 15 seconds.
+	// LeaseTTL is the lock's lease. The holder extends it every third of
+	// LeaseTTL while its refresh runs (a heartbeat, when the Locker's leases
+	// implement Extender, as MemoryLocker's, redisstore's and pgstore's do),
+	// so a live holder keeps it however long the refresh takes, and a dead
+	// holder's lease runs out at most LeaseTTL after its last heartbeat:
+	// another replica then takes over. Zero means 10 seconds; negative is
+	// an error. With leases that cannot be extended, a holder works no
+	// longer than nine tenths of LeaseTTL: set it above Timeout then.
 	LeaseTTL time.Duration
 	// Cooldown: after a transient refresh failure of a connection, further
 	// attempts fail fast with a *CooldownError, without a token request,
@@ -70,6 +76,7 @@ type Refresher struct {
 	store                     Store
 	locker                    Locker
 	margin, timeout, leaseTTL time.Duration
+	heartbeat                 time.Duration // how often a holder extends its lease
 	cooldown                  time.Duration
 	client                    *http.Client
 	onRefresh                 func(RefreshEvent)
@@ -90,6 +97,11 @@ type pendingToken struct {
 	tok  *oauth2.Token
 	at   time.Time // when it was obtained
 }
+
+// DefaultLeaseTTL is the lease of a refresh when RefresherConfig.LeaseTTL
+// is zero: short, because the holder extends it every third of it while it
+// works, so a holder that died blocks its connection for at most this long.
+const DefaultLeaseTTL = 10 * time.Second
 
 const (
 	lockPrefix     = "onbehalf:refresh:"
@@ -121,11 +133,9 @@ func NewRefresher(cfg RefresherConfig) (*Refresher, error) {
 		r.timeout = 30 * time.Second
 	}
 	if r.leaseTTL == 0 {
-		r.leaseTTL = r.timeout + 15*time.Second
+		r.leaseTTL = DefaultLeaseTTL
 	}
-	if r.leaseTTL <= r.timeout {
-		return nil, fmt.Errorf("tokens: refresher: LeaseTTL %s must exceed Timeout %s", r.leaseTTL, r.timeout)
-	}
+	r.heartbeat = r.leaseTTL / 3
 	if r.cooldown == 0 {
 		r.cooldown = 30 * time.Second
 	}
@@ -275,31 +285,51 @@ func (r *Refresher) refresh(parent context.Context, key Key, g Grant, rejected s
 		defer cancel()
 		_ = lease.Release(rctx) // ErrNotHeld: it expired, and then nothing is left to free
 	}()
+	ctx, stop := r.hold(ctx, lease)
+	defer stop()
 	// Another process may have failed meanwhile.
 	if err := r.cooling(key); err != nil {
 		return flightResult{}, err
 	}
 
-	if inv, ok := r.store.(Invalidator); ok {
-		inv.Invalidate(ctx, key)
-	}
-	base, err := r.store.Get(ctx, key)
-	if err != nil {
-		return flightResult{}, r.storeError(ctx, key, "re-read", err)
-	}
-	if !base.Active() {
-		return flightResult{}, fmt.Errorf("%w: %s", ErrReauthRequired, key)
-	}
-	work := base
-	if p, ok := r.takePending(key); ok && p.from == base.Credential.RefreshToken {
-		work = base.Clone()
-		work.Credential = obtainedCredential(work.Credential, p.tok, p.at)
-		if !r.due(work, rejected) {
-			return r.commit(ctx, ev, start, base, p.tok, p.at, rejected)
+	// Re-read under the lease; when the token is still due, record the
+	// intent to refresh it before calling the token endpoint.
+	var base, work *Connection
+	var lost bool
+	for try := 1; ; try++ {
+		if inv, ok := r.store.(Invalidator); ok {
+			inv.Invalidate(ctx, key)
 		}
-	}
-	if !r.due(work, rejected) {
-		return flightResult{conn: work, rejected: rejected}, nil // refreshed by someone else
+		if base, err = r.store.Get(ctx, key); err != nil {
+			return flightResult{}, r.storeError(ctx, key, "re-read", err)
+		}
+		if !base.Active() {
+			return flightResult{}, fmt.Errorf("%w: %s", ErrReauthRequired, key)
+		}
+		work = base
+		if p, ok := r.pendingFor(key, base.Credential.RefreshToken); ok {
+			work = base.Clone()
+			work.Credential = obtainedCredential(work.Credential, p.tok, p.at)
+			if !r.due(work, rejected) {
+				return r.commit(ctx, ev, start, base, p.tok, p.at, rejected)
+			}
+		}
+		if !r.due(work, rejected) {
+			return flightResult{conn: work, rejected: rejected}, nil // refreshed by someone else
+		}
+		rt := work.Credential.RefreshToken
+		lost = lostRefresh(base, rt)
+		if rt == "" {
+			break // nothing to spend: no intent to record
+		}
+		marked, err := r.markRefreshing(ctx, base, rt)
+		if err == nil {
+			base = marked
+			break
+		}
+		if !errors.Is(err, ErrConflict) || try == saveTries {
+			return flightResult{}, r.storeError(ctx, key, "recording the refresh", err)
+		}
 	}
 
 	tok, err := g.Token(ctx, work)
@@ -307,7 +337,7 @@ func (r *Refresher) refresh(parent context.Context, key Key, g Grant, rejected s
 		err = errors.New("tokens: grant returned no access token")
 	}
 	if err != nil {
-		return flightResult{}, r.grantFailed(ctx, ev, start, base, err)
+		return flightResult{}, r.grantFailed(ctx, ev, start, base, err, lost)
 	}
 	obtained := r.now()
 	if tok.RefreshToken == "" {
