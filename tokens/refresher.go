@@ -87,6 +87,9 @@ type Refresher struct {
 	cooldowns                 map[Key]time.Time // key → end of its cooldown
 	swept                     time.Time         // last sweep of expired cooldowns
 	pending                   map[Key]pendingToken
+	flying                    int           // flights running (see Shutdown)
+	shutdown                  bool          // Shutdown was called
+	drained                   chan struct{} // closed when flying drops to 0 after Shutdown
 }
 
 // pendingToken is a refreshed token that could not be saved. With rotating
@@ -246,6 +249,10 @@ func (r *Refresher) join(ctx context.Context, key Key, g Grant, rejected string)
 		return flightResult{}, err
 	}
 	ch := r.flights.DoChan(cacheKey(key), func() (any, error) {
+		if !r.startFlight() {
+			return nil, newRefreshError(ErrRefreshFailed, key, "refresher shut down", nil, ErrRefresherShutDown)
+		}
+		defer r.endFlight()
 		return r.refresh(ctx, key, g, rejected)
 	})
 	select {
