@@ -35,9 +35,10 @@ type RefresherConfig struct {
 	// implement Extender, as MemoryLocker's, redisstore's and pgstore's do),
 	// so a live holder keeps it however long the refresh takes, and a dead
 	// holder's lease runs out at most LeaseTTL after its last heartbeat:
-	// another replica then takes over. Zero means 10 seconds; negative is
-	// an error. With leases that cannot be extended, a holder works no
-	// longer than nine tenths of LeaseTTL: set it above Timeout then.
+	// another replica then takes over. Zero means DefaultLeaseTTL (9
+	// seconds, a heartbeat every 3); negative is an error. With leases that
+	// cannot be extended, a holder works no longer than nine tenths of
+	// LeaseTTL: set it above Timeout then.
 	LeaseTTL time.Duration
 	// Cooldown: after a transient refresh failure of a connection, further
 	// attempts fail fast with a *CooldownError, without a token request,
@@ -102,9 +103,11 @@ type pendingToken struct {
 }
 
 // DefaultLeaseTTL is the lease of a refresh when RefresherConfig.LeaseTTL
-// is zero: short, because the holder extends it every third of it while it
-// works, so a holder that died blocks its connection for at most this long.
-const DefaultLeaseTTL = 10 * time.Second
+// is zero: short, because the holder extends it every third of it (3
+// seconds) while it works, so a holder that died blocks its connection for
+// at most this long, and a waiting replica completes the refresh within 10
+// seconds of the death.
+const DefaultLeaseTTL = 9 * time.Second
 
 const (
 	lockPrefix     = "onbehalf:refresh:"

@@ -80,7 +80,7 @@ func TestNewRefresherConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.margin != time.Minute || r.leaseTTL != 10*time.Second || r.heartbeat != r.leaseTTL/3 || r.cooldown != 30*time.Second || r.client.Timeout != 10*time.Second {
+	if r.margin != time.Minute || r.leaseTTL != 9*time.Second || r.heartbeat != r.leaseTTL/3 || r.cooldown != 30*time.Second || r.client.Timeout != 10*time.Second {
 		t.Fatalf("defaults: margin %v lease %v cooldown %v client timeout %v", r.margin, r.leaseTTL, r.cooldown, r.client.Timeout)
 	}
 }
