@@ -202,3 +202,36 @@ func TestRefreshReplicas(t *testing.T) {
 		return s, s
 	})
 }
+
+// A table created before the reason and refreshing columns existed gets them
+// from Migrate, and keeps its rows.
+func TestMigrateAddsRefreshColumns(t *testing.T) {
+	pool := newPool(t)
+	table := testTable(t, pool)
+	ctx := context.Background()
+	old := `CREATE TABLE ` + table + ` (
+    project text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
+    integration text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL,
+    credential jsonb NOT NULL, fields jsonb, status text NOT NULL DEFAULT '',
+    version bigint NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
+    PRIMARY KEY (project, user_id, integration, id));
+INSERT INTO ` + table + ` VALUES ('p', 'u', 'x', 'a', '{}', NULL, 'active', 1, now(), now());`
+	if _, err := pool.Exec(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgstore.New(pgstore.Config{Pool: pool, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate of an old table: %v", err)
+	}
+	c, err := s.Get(ctx, tokens.Key{Project: "p", User: "u", Integration: "x", ID: "a"})
+	if err != nil || c.Refreshing != nil || c.Reason != "" {
+		t.Fatalf("old row after Migrate: %v, %+v", err, c)
+	}
+	c.Refreshing = &tokens.RefreshIntent{TokenHash: "h", Since: time.Now().UTC()}
+	if err := s.Save(ctx, c); err != nil {
+		t.Fatalf("Save with an intent: %v", err)
+	}
+}
