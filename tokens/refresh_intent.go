@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -69,7 +68,7 @@ func (r *Refresher) markRefreshing(ctx context.Context, base *Connection, refres
 	c := base.Clone()
 	c.Refreshing = &RefreshIntent{TokenHash: RefreshTokenHash(refreshToken), Since: r.now().Round(0).UTC()}
 	if err := r.store.Save(ctx, c); err != nil {
-		return nil, fmt.Errorf("recording the refresh: %w", err)
+		return nil, err
 	}
 	return c, nil
 }

@@ -62,7 +62,6 @@ type clock struct{ offset atomic.Int64 }
 
 func (c *clock) now() time.Time                  { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) advance(d time.Duration)         { c.offset.Add(int64(d)) }
-func newClock() *clock                           { return &clock{} }
 func (c *clock) since(t time.Time) time.Duration { return c.now().Sub(t) }
 
 // provider is a strict token endpoint, as a tokens.Grant: each refresh token
@@ -160,7 +159,7 @@ func testShortLivedTokens(t *testing.T, newReplica func(t *testing.T, i int) (to
 		cycles   = 5
 		step     = time.Second
 	)
-	clk := newClock()
+	clk := &clock{}
 	prov := newProvider(clk.now, life)
 	stores := make([]tokens.Store, replicas)
 	refreshers := make([]*tokens.Refresher, replicas)
