@@ -201,13 +201,18 @@ func (r *Refresher) due(c *Connection, rejected string) bool {
 // access token, which it returns. A connection that is not Active fails at
 // once with ErrReauthRequired.
 //
-// A refresh re-reads the connection under the Locker, calls g only when it
-// is still due, and saves the result. It runs detached from ctx, bounded by
-// Timeout, so it completes and is saved even when every caller went away; a
-// caller whose ctx ends first gets ctx's error, wrapped. c must have its ID.
+// A refresh re-reads the connection under the Locker (its lease extended by
+// heartbeat), calls g only when it is still due, after saving a
+// RefreshIntent on the connection, and saves the result, which clears the
+// intent. An intent left by a holder that died for the same refresh token
+// turns an invalid_grant answer into ErrRefreshLost (see RefreshIntent). A
+// refresh runs detached from ctx, bounded by Timeout, so it completes and is
+// saved even when every caller went away; a caller whose ctx ends first gets
+// ctx's error, wrapped. c must have its ID.
 //
 // Errors wrap ErrReauthRequired (the connection is saved as
-// StatusNeedsReauth), ErrRefreshTimeout, ErrRefreshFailed (a
+// StatusNeedsReauth with a Reason; ErrRefreshLost too when the refresh was
+// lost in a crash), ErrRefreshTimeout, ErrRefreshFailed (a
 // *CooldownError while the connection cools down after a transient
 // failure), or the store's errors. The connection returned by a refresh is
 // the caller's own copy.
