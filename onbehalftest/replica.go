@@ -115,8 +115,10 @@ func RunReplicaRefresh(t *testing.T, cfg ReplicaConfig) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored.Version != seeded.Version+1 {
-		t.Fatalf("stored version %d, want %d: one refresh, one save", stored.Version, seeded.Version+1)
+	// One refresh makes two saves: its intent (Connection.Refreshing), then
+	// its result, which clears the intent.
+	if stored.Version != seeded.Version+2 || stored.Refreshing != nil {
+		t.Fatalf("stored version %d, intent %v; want %d and none: one refresh, two saves", stored.Version, stored.Refreshing, seeded.Version+2)
 	}
 	if stored.Credential.AccessToken == seeded.Credential.AccessToken || stored.Credential.RefreshToken == seeded.Credential.RefreshToken {
 		t.Fatal("the store does not hold the rotated tokens")

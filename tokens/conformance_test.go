@@ -66,7 +66,18 @@ func TestMemoryLockerSharedConformance(t *testing.T) {
 	storetest.RunLocker(t, func(*testing.T) tokens.Locker { return l })
 }
 
+func TestMemoryLockerExtend(t *testing.T) {
+	storetest.RunExtend(t, tokens.NewMemoryLocker())
+}
+
 func TestMemoryLockerDeadHolder(t *testing.T) {
 	l := tokens.NewMemoryLocker()
 	storetest.RunDeadHolder(t, l, l)
+}
+
+// Replicas of one process: separate Refreshers over one MemoryStore and one
+// MemoryLocker.
+func TestMemoryRefreshReplicas(t *testing.T) {
+	s, l := tokens.NewMemoryStore(), tokens.NewMemoryLocker()
+	storetest.RunRefresh(t, func(*testing.T, int) (tokens.Store, tokens.Locker) { return s, l })
 }

@@ -32,9 +32,16 @@ type Credential struct {
 	TokenType    string    `json:"token_type,omitempty"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
-	APIKey       string    `json:"api_key,omitempty"`
-	Username     string    `json:"username,omitempty"`
-	Password     string    `json:"password,omitempty"`
+	// ObtainedAt is when the access token was obtained from the token
+	// endpoint; with Expiry it gives the token's lifetime, which bounds how
+	// early the Refresher renews it. The Refresher sets it when it saves a
+	// refreshed token; code that saves a token obtained elsewhere (the
+	// connect flow) should set it too. Zero means unknown, as in records
+	// written before it existed: the Refresher then uses its Margin alone.
+	ObtainedAt time.Time `json:"obtained_at,omitzero"`
+	APIKey     string    `json:"api_key,omitempty"`
+	Username   string    `json:"username,omitempty"`
+	Password   string    `json:"password,omitempty"`
 	// Sealed is the encrypted form of all the fields above, set by the Sealed
 	// store decorator in what it hands to the backing store (which then holds
 	// no plaintext secret). Code outside a store never sees it set.
@@ -90,6 +97,16 @@ type Connection struct {
 	// base URL templates read them. Fields are not secret.
 	Fields map[string]string
 	Status Status
+	// Reason says why Status is not active, as a stable code such as
+	// ReasonRefreshLost or ReasonGrantRejected, for a UI or an operator to
+	// tell the causes apart. Empty when unknown; meaningless while active.
+	Reason string
+	// Refreshing, when not nil, records a refresh of this connection in
+	// flight: the Refresher saves it (compare-and-swap) before it calls the
+	// token endpoint and clears it in the save of the result. One found by
+	// the next holder of the refresh lease was left by a holder that died or
+	// lost its lease in between. Stores persist it like Status.
+	Refreshing *RefreshIntent
 
 	// Version is managed by the Store: 0 for a connection not yet saved; each
 	// successful Save increments it. Save is compare-and-swap on it.
@@ -113,6 +130,10 @@ func (c *Connection) Clone() *Connection {
 	}
 	d := *c
 	d.Fields = maps.Clone(c.Fields)
+	if c.Refreshing != nil {
+		ri := *c.Refreshing
+		d.Refreshing = &ri
+	}
 	return &d
 }
 

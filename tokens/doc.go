@@ -29,9 +29,16 @@
 //	sealed, err := tokens.NewSealed(shared, tokens.KeyRing{Keys: keys, Current: "2025-01"})
 //	store, err := tokens.NewCached(sealed, tokens.CachedConfig{})
 //
+// Across replicas, the Refresher holds a short lease (DefaultLeaseTTL) that
+// it extends by heartbeat, records a RefreshIntent on the connection before
+// it spends a refresh token, and refreshes a token no earlier than halfway
+// through its life (MaxMarginFraction). Call Shutdown before exiting so the
+// refreshes in flight are saved. docs/refresh-lifecycle.md explains each.
+//
 // Every Store and Locker implementation runs the conformance suite in
 // package tokens/storetest. Errors are sentinels (ErrNotFound, ErrConflict,
 // ErrUnavailable, ErrReauthRequired, ErrRefreshFailed, ErrRefreshTimeout,
-// ErrSealed, ErrNotHeld) wrapped with the connection's key; no error text
-// holds a token, a secret or a token endpoint's answer.
+// ErrRefreshLost, ErrRefresherShutDown, ErrSealed, ErrNotHeld) wrapped with
+// the connection's key; no error text holds a token, a secret or a token
+// endpoint's answer.
 package tokens

@@ -3,6 +3,7 @@ package tokens_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -124,6 +125,7 @@ func ExampleRefresher_Fresh() {
 		fmt.Println(err)
 		return
 	}
+	// Version 3: the refresh saved its intent (version 2), then its result.
 	fmt.Println(fresh.Credential.AccessToken, fresh.Version)
 	stored, _ := store.Get(ctx, conn.Key())
 	fmt.Println(stored.Credential.RefreshToken)
@@ -133,7 +135,49 @@ func ExampleRefresher_Fresh() {
 	fmt.Println(again == fresh)
 	// Output:
 	// refreshed proj/user-1/salesforce/a
-	// new-access 2
+	// new-access 3
 	// new-refresh
 	// true
+}
+
+// Shutdown, after the HTTP server's own, waits for the refreshes in flight to
+// be saved; afterwards a connection that needs a refresh fails fast.
+func ExampleRefresher_Shutdown() {
+	store := tokens.NewMemoryStore()
+	refresher, err := tokens.NewRefresher(tokens.RefresherConfig{Store: store})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// srv.Shutdown(ctx) first: no new requests.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fmt.Println(refresher.Shutdown(ctx))
+
+	expired := &tokens.Connection{Project: "proj", User: "user-1", Integration: "salesforce", ID: "a",
+		Credential: tokens.Credential{AccessToken: "old-access", RefreshToken: "old-refresh", Expiry: time.Now().Add(-time.Minute)}}
+	_, err = refresher.Fresh(ctx, expired, tokens.RefreshTokenGrant{Config: &oauth2.Config{}}, "")
+	fmt.Println(errors.Is(err, tokens.ErrRefresherShutDown))
+	// Output:
+	// <nil>
+	// true
+}
+
+// A token's lifetime caps how early it is refreshed: a 30-second token, with
+// the default one-minute Margin, is valid for its first 15 seconds.
+func ExampleRefresher_Valid() {
+	refresher, err := tokens.NewRefresher(tokens.RefresherConfig{Store: tokens.NewMemoryStore()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	now := time.Now()
+	conn := &tokens.Connection{Credential: tokens.Credential{AccessToken: "a",
+		ObtainedAt: now.Add(-10 * time.Second), Expiry: now.Add(20 * time.Second)}}
+	fmt.Println(refresher.Valid(conn)) // 10s into a 30s life
+	conn.Credential.ObtainedAt, conn.Credential.Expiry = now.Add(-16*time.Second), now.Add(14*time.Second)
+	fmt.Println(refresher.Valid(conn)) // 16s into it: due
+	// Output:
+	// true
+	// false
 }

@@ -18,9 +18,10 @@ var ErrNotHeld = errors.New("tokens: lease not held")
 //   - Lock blocks until the lease is acquired or ctx is done (then it returns
 //     ctx's error, wrapped). At most one holder has a given key at a time.
 //   - A lease expires by itself after ttl, so a holder that crashed cannot
-//     block the key forever. Callers choose ttl longer than the work done under
-//     it (the Refresher uses its refresh timeout plus a margin), so a live
-//     holder never loses its lease mid-work.
+//     block the key forever. A live holder keeps its lease for longer work by
+//     extending it (see Extender; the Refresher does, every third of its
+//     LeaseTTL) or, when its leases cannot be extended, by choosing ttl
+//     longer than the work.
 //   - Release frees the lease only if it is still held by this holder; on an
 //     expired lease it returns ErrNotHeld and changes nothing, so a slow holder
 //     never releases a lease that another holder has acquired since.
@@ -33,4 +34,17 @@ type Locker interface {
 type Lease interface {
 	// Release frees the lease if still held; ErrNotHeld otherwise.
 	Release(ctx context.Context) error
+}
+
+// Extender is a Lease that can push its expiry back. The leases of
+// MemoryLocker, redisstore and pgstore implement it; the Refresher uses it
+// as a heartbeat, so its leases can be short and a dead holder's runs out
+// soon.
+//
+// Extend sets the lease to expire ttl from now, while this holder still has
+// it; on a lease that expired or was released it returns an error wrapping
+// ErrNotHeld and changes nothing. It is safe for concurrent use.
+type Extender interface {
+	Lease
+	Extend(ctx context.Context, ttl time.Duration) error
 }

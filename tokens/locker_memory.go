@@ -20,7 +20,10 @@ type MemoryLocker struct {
 	held map[string]*memoryLease
 }
 
-var _ Locker = (*MemoryLocker)(nil)
+var (
+	_ Locker   = (*MemoryLocker)(nil)
+	_ Extender = (*memoryLease)(nil)
+)
 
 // NewMemoryLocker returns a MemoryLocker with no key held.
 func NewMemoryLocker() *MemoryLocker {
@@ -78,14 +81,32 @@ func (l *MemoryLocker) endLocked(lease *memoryLease) {
 	close(lease.freed)
 }
 
-// expire runs from the lease's timer.
+// expire runs from the lease's timer. A lease extended after the timer
+// fired but before expire got the mutex is left alone: the timer, reset by
+// Extend, fires again at its new expiry.
 func (lease *memoryLease) expire() {
 	l := lease.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.held[lease.key] == lease {
+	if l.held[lease.key] == lease && !time.Now().Before(lease.expires) {
 		l.endLocked(lease)
 	}
+}
+
+// Extend implements Extender. A ttl that is not positive is an error.
+func (lease *memoryLease) Extend(ctx context.Context, ttl time.Duration) error {
+	if ttl <= 0 {
+		return errors.New("tokens: lease ttl must be positive")
+	}
+	l := lease.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[lease.key] != lease || !time.Now().Before(lease.expires) {
+		return fmt.Errorf("%w: %q", ErrNotHeld, lease.key)
+	}
+	lease.expires = time.Now().Add(ttl)
+	lease.timer.Reset(ttl)
+	return nil
 }
 
 // Release implements Lease.

@@ -22,14 +22,23 @@ type RefresherConfig struct {
 	// means NewMemoryLocker(), which coordinates one process only: give
 	// several replicas a shared Locker.
 	Locker Locker
-	// Margin: an access token that expires within Margin is refreshed.
-	// Zero means 1 minute; negative is an error.
+	// Margin: an access token that expires within Margin is refreshed. When
+	// the token's lifetime is known (Credential.ObtainedAt), the margin is
+	// at most half of it (see MaxMarginFraction), so a token is never due
+	// the moment it is issued. Zero means 1 minute; negative is an error.
 	Margin time.Duration
 	// Timeout bounds one refresh: lock wait, token request and save. Zero
 	// means 30 seconds; negative is an error.
 	Timeout time.Duration
-	// LeaseTTL is the lock's lease; it must exceed Timeout so a live holder
-	// never loses it mid-refresh. Zero means Timeout + 15 seconds.
+	// LeaseTTL is the lock's lease. The holder extends it every third of
+	// LeaseTTL while its refresh runs (a heartbeat, when the Locker's leases
+	// implement Extender, as MemoryLocker's, redisstore's and pgstore's do),
+	// so a live holder keeps it however long the refresh takes, and a dead
+	// holder's lease runs out at most LeaseTTL after its last heartbeat:
+	// another replica then takes over. Zero means DefaultLeaseTTL (9
+	// seconds, a heartbeat every 3); negative is an error. With leases that
+	// cannot be extended, a holder works no longer than nine tenths of
+	// LeaseTTL: set it above Timeout then.
 	LeaseTTL time.Duration
 	// Cooldown: after a transient refresh failure of a connection, further
 	// attempts fail fast with a *CooldownError, without a token request,
@@ -71,6 +80,7 @@ type Refresher struct {
 	store                     Store
 	locker                    Locker
 	margin, timeout, leaseTTL time.Duration
+	heartbeat                 time.Duration // how often a holder extends its lease
 	cooldown                  time.Duration
 	client                    *http.Client
 	onRefresh                 func(RefreshEvent)
@@ -81,6 +91,9 @@ type Refresher struct {
 	cooldowns                 map[Key]time.Time // key → end of its cooldown
 	swept                     time.Time         // last sweep of expired cooldowns
 	pending                   map[Key]pendingToken
+	flying                    int           // flights running (see Shutdown)
+	shutdown                  bool          // Shutdown was called
+	drained                   chan struct{} // closed when flying drops to 0 after Shutdown
 }
 
 // pendingToken is a refreshed token that could not be saved. With rotating
@@ -89,7 +102,15 @@ type Refresher struct {
 type pendingToken struct {
 	from string // the refresh token it was obtained with
 	tok  *oauth2.Token
+	at   time.Time // when it was obtained
 }
+
+// DefaultLeaseTTL is the lease of a refresh when RefresherConfig.LeaseTTL
+// is zero: short, because the holder extends it every third of it (3
+// seconds) while it works, so a holder that died blocks its connection for
+// at most this long, and a waiting replica completes the refresh within 10
+// seconds of the death.
+const DefaultLeaseTTL = 9 * time.Second
 
 const (
 	lockPrefix     = "onbehalf:refresh:"
@@ -121,11 +142,9 @@ func NewRefresher(cfg RefresherConfig) (*Refresher, error) {
 		r.timeout = 30 * time.Second
 	}
 	if r.leaseTTL == 0 {
-		r.leaseTTL = r.timeout + 15*time.Second
+		r.leaseTTL = DefaultLeaseTTL
 	}
-	if r.leaseTTL <= r.timeout {
-		return nil, fmt.Errorf("tokens: refresher: LeaseTTL %s must exceed Timeout %s", r.leaseTTL, r.timeout)
-	}
+	r.heartbeat = r.leaseTTL / 3
 	if r.cooldown == 0 {
 		r.cooldown = 30 * time.Second
 	}
@@ -139,14 +158,36 @@ func NewRefresher(cfg RefresherConfig) (*Refresher, error) {
 	return r, nil
 }
 
+// MaxMarginFraction bounds the refresh margin by the token's lifetime: a
+// token whose lifetime (Expiry - ObtainedAt) is known is refreshed once
+// less than min(Margin, lifetime*MaxMarginFraction) of it is left, that is
+// no earlier than halfway through its life. With 30-second tokens and the
+// default one-minute Margin, a token is refreshed 15 seconds after it was
+// obtained, not at once.
+const MaxMarginFraction = 0.5
+
 // Valid reports whether c needs no refresh now: it is active and has an
-// access token that never expires (zero Expiry) or expires after Margin.
+// access token that never expires (zero Expiry) or expires after its
+// margin: Margin, capped at MaxMarginFraction of the token's lifetime when
+// Credential.ObtainedAt is set.
 func (r *Refresher) Valid(c *Connection) bool {
 	if c == nil || !c.Active() || c.Credential.AccessToken == "" {
 		return false
 	}
 	exp := c.Credential.Expiry
-	return exp.IsZero() || r.now().Add(r.margin).Before(exp)
+	return exp.IsZero() || r.now().Add(r.marginOf(c.Credential)).Before(exp)
+}
+
+// marginOf returns how long before its expiry cred's access token is due.
+func (r *Refresher) marginOf(cred Credential) time.Duration {
+	if cred.ObtainedAt.IsZero() {
+		return r.margin
+	}
+	life := cred.Expiry.Sub(cred.ObtainedAt)
+	if life <= 0 {
+		return r.margin
+	}
+	return min(r.margin, time.Duration(float64(life)*MaxMarginFraction))
 }
 
 // due reports whether c must be refreshed, given the access token the
@@ -164,13 +205,18 @@ func (r *Refresher) due(c *Connection, rejected string) bool {
 // access token, which it returns. A connection that is not Active fails at
 // once with ErrReauthRequired.
 //
-// A refresh re-reads the connection under the Locker, calls g only when it
-// is still due, and saves the result. It runs detached from ctx, bounded by
-// Timeout, so it completes and is saved even when every caller went away; a
-// caller whose ctx ends first gets ctx's error, wrapped. c must have its ID.
+// A refresh re-reads the connection under the Locker (its lease extended by
+// heartbeat), calls g only when it is still due, after saving a
+// RefreshIntent on the connection, and saves the result, which clears the
+// intent. An intent left by a holder that died for the same refresh token
+// turns an invalid_grant answer into ErrRefreshLost (see RefreshIntent). A
+// refresh runs detached from ctx, bounded by Timeout, so it completes and is
+// saved even when every caller went away; a caller whose ctx ends first gets
+// ctx's error, wrapped. c must have its ID.
 //
 // Errors wrap ErrReauthRequired (the connection is saved as
-// StatusNeedsReauth), ErrRefreshTimeout, ErrRefreshFailed (a
+// StatusNeedsReauth with a Reason; ErrRefreshLost too when the refresh was
+// lost in a crash), ErrRefreshTimeout, ErrRefreshFailed (a
 // *CooldownError while the connection cools down after a transient
 // failure), or the store's errors. The connection returned by a refresh is
 // the caller's own copy.
@@ -215,6 +261,10 @@ func (r *Refresher) join(ctx context.Context, key Key, g Grant, rejected string)
 		return flightResult{}, err
 	}
 	ch := r.flights.DoChan(cacheKey(key), func() (any, error) {
+		if !r.startFlight() {
+			return nil, newRefreshError(ErrRefreshFailed, key, "refresher shut down", nil, ErrRefresherShutDown)
+		}
+		defer r.endFlight()
 		return r.refresh(ctx, key, g, rejected)
 	})
 	select {
@@ -254,31 +304,51 @@ func (r *Refresher) refresh(parent context.Context, key Key, g Grant, rejected s
 		defer cancel()
 		_ = lease.Release(rctx) // ErrNotHeld: it expired, and then nothing is left to free
 	}()
+	ctx, stop := r.hold(ctx, lease)
+	defer stop()
 	// Another process may have failed meanwhile.
 	if err := r.cooling(key); err != nil {
 		return flightResult{}, err
 	}
 
-	if inv, ok := r.store.(Invalidator); ok {
-		inv.Invalidate(ctx, key)
-	}
-	base, err := r.store.Get(ctx, key)
-	if err != nil {
-		return flightResult{}, r.storeError(ctx, key, "re-read", err)
-	}
-	if !base.Active() {
-		return flightResult{}, fmt.Errorf("%w: %s", ErrReauthRequired, key)
-	}
-	work := base
-	if p, ok := r.takePending(key); ok && p.from == base.Credential.RefreshToken {
-		work = base.Clone()
-		work.Credential = work.Credential.WithOAuth2Token(p.tok)
-		if !r.due(work, rejected) {
-			return r.commit(ctx, ev, start, base, p.tok, rejected)
+	// Re-read under the lease; when the token is still due, record the
+	// intent to refresh it before calling the token endpoint.
+	var base, work *Connection
+	var lost bool
+	for try := 1; ; try++ {
+		if inv, ok := r.store.(Invalidator); ok {
+			inv.Invalidate(ctx, key)
 		}
-	}
-	if !r.due(work, rejected) {
-		return flightResult{conn: work, rejected: rejected}, nil // refreshed by someone else
+		if base, err = r.store.Get(ctx, key); err != nil {
+			return flightResult{}, r.storeError(ctx, key, "re-read", err)
+		}
+		if !base.Active() {
+			return flightResult{}, fmt.Errorf("%w: %s", ErrReauthRequired, key)
+		}
+		work = base
+		if p, ok := r.pendingFor(key, base.Credential.RefreshToken); ok {
+			work = base.Clone()
+			work.Credential = obtainedCredential(work.Credential, p.tok, p.at)
+			if !r.due(work, rejected) {
+				return r.commit(ctx, ev, start, base, p.tok, p.at, rejected)
+			}
+		}
+		if !r.due(work, rejected) {
+			return flightResult{conn: work, rejected: rejected}, nil // refreshed by someone else
+		}
+		rt := work.Credential.RefreshToken
+		lost = lostRefresh(base, rt)
+		if rt == "" {
+			break // nothing to spend: no intent to record
+		}
+		marked, err := r.markRefreshing(ctx, base, rt)
+		if err == nil {
+			base = marked
+			break
+		}
+		if !errors.Is(err, ErrConflict) || try == saveTries {
+			return flightResult{}, r.storeError(ctx, key, "recording the refresh", err)
+		}
 	}
 
 	tok, err := g.Token(ctx, work)
@@ -286,14 +356,15 @@ func (r *Refresher) refresh(parent context.Context, key Key, g Grant, rejected s
 		err = errors.New("tokens: grant returned no access token")
 	}
 	if err != nil {
-		return flightResult{}, r.grantFailed(ctx, ev, start, base, err)
+		return flightResult{}, r.grantFailed(ctx, ev, start, base, err, lost)
 	}
+	obtained := r.now()
 	if tok.RefreshToken == "" {
 		t := *tok
 		t.RefreshToken = work.Credential.RefreshToken // keep a pending rotated refresh token
 		tok = &t
 	}
-	return r.commit(ctx, ev, start, base, tok, rejected)
+	return r.commit(ctx, ev, start, base, tok, obtained, rejected)
 }
 
 // lockKey names a connection's refresh lease. Each part is path-escaped, so

@@ -168,9 +168,13 @@ func (s *hookStore) Save(ctx context.Context, c *Connection) error {
 	return s.MemoryStore.Save(ctx, c)
 }
 
+// resultSave matches the save of a refresh's outcome (a new token or the
+// mark for re-authorization), not the save of its intent.
+func resultSave(c *Connection) bool { return c.Refreshing == nil }
+
 func TestFreshSaveConflictKeepsNewToken(t *testing.T) {
 	f := newFixture(t, -time.Minute, RefresherConfig{})
-	f.r.store = &hookStore{MemoryStore: f.store, beforeSave: func(_ context.Context, other *Connection) {
+	f.r.store = &hookStore{MemoryStore: f.store, match: resultSave, beforeSave: func(_ context.Context, other *Connection) {
 		other.Fields = map[string]string{"instance_url": "https://moved.example"}
 	}}
 	got, err := f.r.Fresh(context.Background(), f.stored(t), f.g, "")
@@ -264,7 +268,7 @@ func TestFreshReconnectedDuringRefresh(t *testing.T) {
 	}
 	t.Run("refresh succeeded", func(t *testing.T) {
 		f := newFixture(t, -time.Minute, RefresherConfig{})
-		f.r.store = &hookStore{MemoryStore: f.store, beforeSave: reconnect}
+		f.r.store = &hookStore{MemoryStore: f.store, match: resultSave, beforeSave: reconnect}
 		got, err := f.r.Fresh(context.Background(), f.stored(t), f.g, "")
 		if err != nil || got.Credential.AccessToken != "access-new" || f.stored(t).Credential.RefreshToken != "refresh-new" {
 			t.Fatalf("got %v; want the reconnected credential kept and returned", err)
@@ -275,7 +279,7 @@ func TestFreshReconnectedDuringRefresh(t *testing.T) {
 		f.e.setAnswer(func(w http.ResponseWriter, r *http.Request, n int64) {
 			writeOAuthError(w, http.StatusBadRequest, "invalid_grant")
 		})
-		f.r.store = &hookStore{MemoryStore: f.store, beforeSave: reconnect}
+		f.r.store = &hookStore{MemoryStore: f.store, match: resultSave, beforeSave: reconnect}
 		_, err := f.r.Fresh(context.Background(), f.stored(t), f.g, "")
 		if !errors.Is(err, ErrRefreshFailed) || errors.Is(err, ErrReauthRequired) {
 			t.Fatalf("got %v, want a transient failure", err)
@@ -291,7 +295,7 @@ func TestFreshMarkReauthRetriesConflicts(t *testing.T) {
 	f.e.setAnswer(func(w http.ResponseWriter, r *http.Request, n int64) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant")
 	})
-	f.r.store = &hookStore{MemoryStore: f.store, beforeSave: func(_ context.Context, other *Connection) {
+	f.r.store = &hookStore{MemoryStore: f.store, match: resultSave, beforeSave: func(_ context.Context, other *Connection) {
 		other.Fields = map[string]string{"changed": "yes"}
 	}}
 	if _, err := f.r.Fresh(context.Background(), f.stored(t), f.g, ""); !errors.Is(err, ErrReauthRequired) {

@@ -16,14 +16,14 @@ import (
 // re-reads and applies tok again: with rotating refresh tokens, tok holds the
 // only live refresh token, so it is never dropped while the stored grant is
 // the one tok came from. If the save fails for good, tok is kept in memory
-// for the connection's next refresh.
-func (r *Refresher) commit(ctx context.Context, ev RefreshEvent, start time.Time, base *Connection, tok *oauth2.Token, rejected string) (flightResult, error) {
-	next := base.Clone()
-	next.Credential = next.Credential.WithOAuth2Token(tok)
+// for the connection's next refresh. obtained is when tok was obtained.
+func (r *Refresher) commit(ctx context.Context, ev RefreshEvent, start time.Time, base *Connection, tok *oauth2.Token, obtained time.Time, rejected string) (flightResult, error) {
+	next := refreshed(base, tok, obtained)
 	var err error
 	for try := 1; ; try++ {
 		if err = r.store.Save(ctx, next); err == nil {
 			r.clearCooldown(ev.Key)
+			r.dropPending(ev.Key)
 			ev.Duration = r.now().Sub(start)
 			if r.onRefresh != nil {
 				r.onRefresh(ev)
@@ -44,20 +44,44 @@ func (r *Refresher) commit(ctx context.Context, ev RefreshEvent, start time.Time
 			}
 			return flightResult{conn: fresh, rejected: rejected}, nil
 		}
-		next = fresh.Clone()
-		next.Credential = next.Credential.WithOAuth2Token(tok)
+		next = refreshed(fresh, tok, obtained)
 	}
-	r.putPending(ev.Key, pendingToken{from: base.Credential.RefreshToken, tok: tok})
+	r.putPending(ev.Key, pendingToken{from: base.Credential.RefreshToken, tok: tok, at: obtained})
 	fail := r.storeError(ctx, ev.Key, "saving the refreshed token", err)
 	r.failed(ev, start, fail)
 	return flightResult{}, fail
 }
 
+// refreshed returns a copy of c with tok applied and its refresh intent
+// cleared: the record of a completed refresh.
+func refreshed(c *Connection, tok *oauth2.Token, obtained time.Time) *Connection {
+	next := c.Clone()
+	next.Credential = obtainedCredential(next.Credential, tok, obtained)
+	next.Refreshing, next.Reason = nil, ""
+	return next
+}
+
+// obtainedCredential returns cred with tok applied, obtained at the given
+// time (stored without a monotonic clock reading).
+func obtainedCredential(cred Credential, tok *oauth2.Token, obtained time.Time) Credential {
+	cred = cred.WithOAuth2Token(tok)
+	cred.ObtainedAt = obtained.Round(0)
+	return cred
+}
+
 // grantFailed handles a Grant's error: a gone grant marks the connection
-// StatusNeedsReauth; anything else starts the connection's cooldown.
-func (r *Refresher) grantFailed(ctx context.Context, ev RefreshEvent, start time.Time, base *Connection, err error) error {
+// StatusNeedsReauth, with ReasonRefreshLost when the refresh token was one a
+// previous holder had spent without saving the answer (lost); anything else
+// starts the connection's cooldown and leaves the refresh intent in place,
+// since the token endpoint may have answered a request it never saw the end
+// of.
+func (r *Refresher) grantFailed(ctx context.Context, ev RefreshEvent, start time.Time, base *Connection, err error, lost bool) error {
 	if isReauth(err) {
-		if changed := r.markReauth(ctx, base); changed {
+		reason := ReasonGrantRejected
+		if lost {
+			reason = ReasonRefreshLost
+		}
+		if changed := r.markReauth(ctx, base, reason); changed {
 			// The grant was replaced while we refreshed: not a reason to
 			// ask the user again, and not worth a cooldown either.
 			fail := newRefreshError(ErrRefreshFailed, ev.Key, "connection changed during the refresh", nil)
@@ -65,7 +89,12 @@ func (r *Refresher) grantFailed(ctx context.Context, ev RefreshEvent, start time
 			return fail
 		}
 		ev.NeedsReauth = true
-		fail := newRefreshError(ErrReauthRequired, ev.Key, describe(err), err)
+		var fail error
+		if lost {
+			fail = newRefreshError(ErrReauthRequired, ev.Key, "refresh lost in a crash: "+describe(err), err, ErrRefreshLost)
+		} else {
+			fail = newRefreshError(ErrReauthRequired, ev.Key, describe(err), err)
+		}
 		r.failed(ev, start, fail)
 		return fail
 	}
@@ -84,10 +113,10 @@ func (r *Refresher) grantFailed(ctx context.Context, ev RefreshEvent, start time
 // conflicts. It reports changed when the stored grant is no longer base's
 // (someone connected again meanwhile), which it leaves alone. A store
 // failure leaves the connection unmarked: the next refresh finds out again.
-func (r *Refresher) markReauth(ctx context.Context, base *Connection) (changed bool) {
+func (r *Refresher) markReauth(ctx context.Context, base *Connection, reason string) (changed bool) {
 	c := base.Clone()
 	for try := 1; try <= saveTries; try++ {
-		c.Status = StatusNeedsReauth
+		c.Status, c.Reason, c.Refreshing = StatusNeedsReauth, reason, nil
 		err := r.store.Save(ctx, c)
 		if err == nil || !errors.Is(err, ErrConflict) {
 			return false
@@ -165,10 +194,23 @@ func (r *Refresher) putPending(key Key, p pendingToken) {
 	r.mu.Unlock()
 }
 
-func (r *Refresher) takePending(key Key) (pendingToken, bool) {
+// pendingFor returns key's pending token if it was obtained with
+// refreshToken, the stored one; a pending token obtained with another is
+// stale (the store moved on) and is dropped.
+func (r *Refresher) pendingFor(key Key, refreshToken string) (pendingToken, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.pending[key]
-	delete(r.pending, key)
+	if ok && p.from != refreshToken {
+		delete(r.pending, key)
+		return pendingToken{}, false
+	}
 	return p, ok
+}
+
+// dropPending forgets key's pending token, once a refresh of key was saved.
+func (r *Refresher) dropPending(key Key) {
+	r.mu.Lock()
+	delete(r.pending, key)
+	r.mu.Unlock()
 }

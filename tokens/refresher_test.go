@@ -68,7 +68,7 @@ func TestNewRefresherConfig(t *testing.T) {
 		{"negative margin", RefresherConfig{Store: s, Margin: -1}},
 		{"negative timeout", RefresherConfig{Store: s, Timeout: -1}},
 		{"negative cooldown", RefresherConfig{Store: s, Cooldown: -1}},
-		{"lease not above timeout", RefresherConfig{Store: s, Timeout: time.Second, LeaseTTL: time.Second}},
+		{"negative lease", RefresherConfig{Store: s, LeaseTTL: -1}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := NewRefresher(tt.cfg); err == nil {
@@ -80,7 +80,7 @@ func TestNewRefresherConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.margin != time.Minute || r.leaseTTL != 25*time.Second || r.cooldown != 30*time.Second || r.client.Timeout != 10*time.Second {
+	if r.margin != time.Minute || r.leaseTTL != 9*time.Second || r.heartbeat != r.leaseTTL/3 || r.cooldown != 30*time.Second || r.client.Timeout != 10*time.Second {
 		t.Fatalf("defaults: margin %v lease %v cooldown %v client timeout %v", r.margin, r.leaseTTL, r.cooldown, r.client.Timeout)
 	}
 }

@@ -12,7 +12,8 @@ const DefaultTable = "onbehalf_connections"
 // Schema is the SQL that Migrate runs, for the default table name. For
 // another Config.Table, every "onbehalf_connections" in it becomes that
 // name (so the lease table is Table+"_leases"). Each statement is
-// idempotent. Text columns that order results use the "C" collation, so
+// idempotent; the ALTER TABLE statements bring a table created before the
+// reason and refreshing columns existed up to date. Text columns that order results use the "C" collation, so
 // Postgres orders them by bytes, as every tokens.Store does.
 const Schema = `CREATE TABLE IF NOT EXISTS onbehalf_connections (
     project     text COLLATE "C" NOT NULL,
@@ -22,11 +23,15 @@ const Schema = `CREATE TABLE IF NOT EXISTS onbehalf_connections (
     credential  jsonb            NOT NULL,
     fields      jsonb,
     status      text             NOT NULL DEFAULT '',
+    reason      text             NOT NULL DEFAULT '',
+    refreshing  jsonb,
     version     bigint           NOT NULL,
     created_at  timestamptz      NOT NULL,
     updated_at  timestamptz      NOT NULL,
     PRIMARY KEY (project, user_id, integration, id)
 );
+ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS reason text NOT NULL DEFAULT '';
+ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS refreshing jsonb;
 CREATE INDEX IF NOT EXISTS onbehalf_connections_age_idx
     ON onbehalf_connections (project, user_id, integration, created_at, id);
 CREATE TABLE IF NOT EXISTS onbehalf_connections_leases (

@@ -40,8 +40,8 @@ type Config struct {
 // create is an INSERT that finds the row present and fails with ErrConflict.
 // Times are stored as timestamptz, with microseconds: Save truncates
 // CreatedAt and UpdatedAt to the microsecond, so what it sets on the
-// connection equals what a later Get returns. Credential and Fields are
-// jsonb.
+// connection equals what a later Get returns. Credential, Fields and the
+// refresh intent (Connection.Refreshing) are jsonb.
 //
 // Errors wrap tokens.ErrNotFound, tokens.ErrConflict, or, when Postgres
 // cannot be reached or fails, tokens.ErrUnavailable; when ctx ends first,
@@ -65,7 +65,7 @@ type queries struct {
 	lock, release, extend                                  string
 }
 
-const columns = "integration, id, credential, fields, status, version, created_at, updated_at"
+const columns = "integration, id, credential, fields, status, reason, refreshing, version, created_at, updated_at"
 
 func buildQueries(table string) queries {
 	t, l := pgx.Identifier{table}.Sanitize(), pgx.Identifier{table + "_leases"}.Sanitize()
@@ -76,10 +76,10 @@ func buildQueries(table string) queries {
 			" WHERE project = $1 AND user_id = $2 AND integration = $3 ORDER BY created_at, id LIMIT 1",
 		list: "SELECT " + columns + " FROM " + t +
 			" WHERE project = $1 AND user_id = $2 ORDER BY integration, created_at, id",
-		insert: "INSERT INTO " + t + " (project, user_id, integration, id, credential, fields, status, version, created_at, updated_at)" +
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9) ON CONFLICT DO NOTHING",
-		update: "UPDATE " + t + " SET credential = $5, fields = $6, status = $7, version = version + 1, updated_at = $8" +
-			" WHERE project = $1 AND user_id = $2 AND integration = $3 AND id = $4 AND version = $9 RETURNING version, created_at",
+		insert: "INSERT INTO " + t + " (project, user_id, integration, id, credential, fields, status, reason, refreshing, version, created_at, updated_at)" +
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11) ON CONFLICT DO NOTHING",
+		update: "UPDATE " + t + " SET credential = $5, fields = $6, status = $7, reason = $8, refreshing = $9, version = version + 1, updated_at = $10" +
+			" WHERE project = $1 AND user_id = $2 AND integration = $3 AND id = $4 AND version = $11 RETURNING version, created_at",
 		version: "SELECT version FROM " + t + " WHERE project = $1 AND user_id = $2 AND integration = $3 AND id = $4",
 		delete:  "DELETE FROM " + t + " WHERE project = $1 AND user_id = $2 AND integration = $3 AND id = $4",
 		lock: "INSERT INTO " + l + " AS held (key, holder, expires_at) VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond')" +
@@ -145,15 +145,16 @@ func (s *Store) stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Micr
 // scan reads one row of columns into a connection of project and user.
 func scan(row pgx.Row, project, user string) (*tokens.Connection, error) {
 	c := &tokens.Connection{Project: project, User: user}
-	var cred, fields []byte
+	var cred, fields, refreshing []byte
 	var status string
-	if err := row.Scan(&c.Integration, &c.ID, &cred, &fields, &status, &c.Version, &c.CreatedAt, &c.UpdatedAt); err != nil {
+	if err := row.Scan(&c.Integration, &c.ID, &cred, &fields, &status, &c.Reason, &refreshing, &c.Version, &c.CreatedAt, &c.UpdatedAt); err != nil {
 		return nil, err
 	}
 	c.Status = tokens.Status(status)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	// The JSON decoder's errors can quote the input: never pass them on.
-	if json.Unmarshal(cred, &c.Credential) != nil || (fields != nil && json.Unmarshal(fields, &c.Fields) != nil) {
+	if json.Unmarshal(cred, &c.Credential) != nil || (fields != nil && json.Unmarshal(fields, &c.Fields) != nil) ||
+		(refreshing != nil && json.Unmarshal(refreshing, &c.Refreshing) != nil) {
 		return nil, fmt.Errorf("%w: pgstore: %s: malformed row", tokens.ErrUnavailable, c.Key())
 	}
 	if !c.Credential.Expiry.IsZero() {
@@ -217,8 +218,9 @@ func (s *Store) List(ctx context.Context, project, user string) ([]*tokens.Conne
 	return out, nil
 }
 
-// encode returns the jsonb values of c's credential and fields.
-func encode(c *tokens.Connection) (cred, fields []byte, err error) {
+// encode returns the jsonb values of c's credential, fields and refresh
+// intent (nil for none).
+func encode(c *tokens.Connection) (cred, fields, refreshing []byte, err error) {
 	cr := c.Credential
 	if !cr.Expiry.IsZero() {
 		cr.Expiry = cr.Expiry.UTC()
@@ -226,11 +228,14 @@ func encode(c *tokens.Connection) (cred, fields []byte, err error) {
 	if cred, err = json.Marshal(cr); err == nil && c.Fields != nil {
 		fields, err = json.Marshal(c.Fields)
 	}
+	if err == nil && c.Refreshing != nil {
+		refreshing, err = json.Marshal(c.Refreshing)
+	}
 	if err != nil {
 		// Its error could quote a value: it is not passed on.
-		return nil, nil, fmt.Errorf("pgstore: save %s: cannot encode the connection", c.Key())
+		return nil, nil, nil, fmt.Errorf("pgstore: save %s: cannot encode the connection", c.Key())
 	}
-	return cred, fields, nil
+	return cred, fields, refreshing, nil
 }
 
 // Save implements tokens.Store. On update the stored CreatedAt is kept (and
@@ -243,7 +248,7 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 	if k.ID == "" || !validKey(k) {
 		return fmt.Errorf("pgstore: save %s: invalid key (an update needs the ID; no part may hold NUL or invalid UTF-8)", k)
 	}
-	cred, fields, err := encode(c)
+	cred, fields, refreshing, err := encode(c)
 	if err != nil {
 		return err
 	}
@@ -255,7 +260,7 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 		if !c.CreatedAt.IsZero() {
 			created = s.stamp(c.CreatedAt)
 		}
-		tag, err := s.pool.Exec(octx, s.q.insert, k.Project, k.User, k.Integration, k.ID, cred, fields, string(c.Status), created, now)
+		tag, err := s.pool.Exec(octx, s.q.insert, k.Project, k.User, k.Integration, k.ID, cred, fields, string(c.Status), c.Reason, refreshing, created, now)
 		if err != nil {
 			return fail(ctx, "save "+k.String(), err)
 		}
@@ -267,7 +272,7 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 	}
 	var version int64
 	var created time.Time
-	err = s.pool.QueryRow(octx, s.q.update, k.Project, k.User, k.Integration, k.ID, cred, fields, string(c.Status), now, c.Version).
+	err = s.pool.QueryRow(octx, s.q.update, k.Project, k.User, k.Integration, k.ID, cred, fields, string(c.Status), c.Reason, refreshing, now, c.Version).
 		Scan(&version, &created)
 	if err == nil {
 		c.Version, c.CreatedAt, c.UpdatedAt = version, created.UTC(), now

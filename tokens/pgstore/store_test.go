@@ -190,3 +190,48 @@ func TestTimeoutOnSilentServer(t *testing.T) {
 		t.Fatalf("Get with a canceled context: %v, want context.Canceled", err)
 	}
 }
+
+// Replicas, each with a pool of its own, refreshing one connection.
+func TestRefreshReplicas(t *testing.T) {
+	_, _, table := newStore(t)
+	storetest.RunRefresh(t, func(t *testing.T, _ int) (tokens.Store, tokens.Locker) {
+		s, err := pgstore.New(pgstore.Config{Pool: newPool(t), Table: table})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, s
+	})
+}
+
+// A table created before the reason and refreshing columns existed gets them
+// from Migrate, and keeps its rows.
+func TestMigrateAddsRefreshColumns(t *testing.T) {
+	pool := newPool(t)
+	table := testTable(t, pool)
+	ctx := context.Background()
+	old := `CREATE TABLE ` + table + ` (
+    project text COLLATE "C" NOT NULL, user_id text COLLATE "C" NOT NULL,
+    integration text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL,
+    credential jsonb NOT NULL, fields jsonb, status text NOT NULL DEFAULT '',
+    version bigint NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
+    PRIMARY KEY (project, user_id, integration, id));
+INSERT INTO ` + table + ` VALUES ('p', 'u', 'x', 'a', '{}', NULL, 'active', 1, now(), now());`
+	if _, err := pool.Exec(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgstore.New(pgstore.Config{Pool: pool, Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate of an old table: %v", err)
+	}
+	c, err := s.Get(ctx, tokens.Key{Project: "p", User: "u", Integration: "x", ID: "a"})
+	if err != nil || c.Refreshing != nil || c.Reason != "" {
+		t.Fatalf("old row after Migrate: %v, %+v", err, c)
+	}
+	c.Refreshing = &tokens.RefreshIntent{TokenHash: "h", Since: time.Now().UTC()}
+	if err := s.Save(ctx, c); err != nil {
+		t.Fatalf("Save with an intent: %v", err)
+	}
+}

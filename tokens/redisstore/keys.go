@@ -16,7 +16,7 @@ import (
 //	    m  its member in the index
 //	    c  CreatedAt, RFC 3339 UTC with nanoseconds
 //	    u  UpdatedAt, likewise
-//	    d  JSON of {credential, fields, status}
+//	    d  JSON of {credential, fields, status, reason, refreshing}
 //	P{project:user}:idx                sorted set: the user's connections
 //	P lock:<key>                        string: a Locker lease, value the holder's token
 //

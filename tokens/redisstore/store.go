@@ -80,9 +80,11 @@ func New(cfg Config) (*Store, error) {
 
 // record is what the hash's "d" field holds.
 type record struct {
-	Credential tokens.Credential `json:"credential"`
-	Fields     map[string]string `json:"fields"`
-	Status     tokens.Status     `json:"status"`
+	Credential tokens.Credential     `json:"credential"`
+	Fields     map[string]string     `json:"fields"`
+	Status     tokens.Status         `json:"status"`
+	Reason     string                `json:"reason,omitempty"`
+	Refreshing *tokens.RefreshIntent `json:"refreshing,omitempty"`
 }
 
 func encodeRecord(c *tokens.Connection) (string, error) {
@@ -90,7 +92,7 @@ func encodeRecord(c *tokens.Connection) (string, error) {
 	if !cred.Expiry.IsZero() {
 		cred.Expiry = cred.Expiry.UTC()
 	}
-	b, err := json.Marshal(record{Credential: cred, Fields: c.Fields, Status: c.Status})
+	b, err := json.Marshal(record{Credential: cred, Fields: c.Fields, Status: c.Status, Reason: c.Reason, Refreshing: c.Refreshing})
 	if err != nil {
 		// json.Marshal of strings and a time fails only for years past 9999;
 		// its error could quote the value, so it is not passed on.
@@ -124,7 +126,7 @@ func decode(k tokens.Key, v, created, updated, data any) (*tokens.Connection, er
 		// The JSON decoder's errors can quote the input: never pass them on.
 		return nil, fmt.Errorf("%w: redisstore: %s: malformed entry", tokens.ErrUnavailable, k)
 	}
-	c.Credential, c.Fields, c.Status = r.Credential, r.Fields, r.Status
+	c.Credential, c.Fields, c.Status, c.Reason, c.Refreshing = r.Credential, r.Fields, r.Status, r.Reason, r.Refreshing
 	return c, nil
 }
 

@@ -180,3 +180,16 @@ func TestTimeoutOnSilentServer(t *testing.T) {
 		t.Fatalf("Get with a canceled context: %v, want context.Canceled", err)
 	}
 }
+
+// Replicas, each with a Redis client of its own, refreshing one connection.
+func TestRefreshReplicas(t *testing.T) {
+	rdb := newClient(t)
+	prefix := testPrefix(t, rdb)
+	storetest.RunRefresh(t, func(t *testing.T, _ int) (tokens.Store, tokens.Locker) {
+		s, err := redisstore.New(redisstore.Config{Client: newClient(t), Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, s
+	})
+}

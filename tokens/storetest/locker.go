@@ -209,12 +209,8 @@ func RunDeadHolder(t *testing.T, dead, other tokens.Locker) {
 	}
 }
 
-// Extender is a Lease that can push its expiry back, as the Redis and
-// PostgreSQL leases can.
-type Extender interface {
-	tokens.Lease
-	Extend(ctx context.Context, ttl time.Duration) error
-}
+// Extender is tokens.Extender, kept under its first name.
+type Extender = tokens.Extender
 
 // RunExtend checks a Locker whose leases implement Extender: an extended
 // lease outlives its first ttl, and Extend after Release fails with

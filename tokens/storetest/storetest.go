@@ -40,7 +40,7 @@ func at(sec int64) time.Time { return time.Unix(1_800_000_000+sec, 0).UTC() }
 func fullCredential() tokens.Credential {
 	return tokens.Credential{
 		AccessToken: "storetest-access", TokenType: "Bearer", RefreshToken: "storetest-refresh",
-		Expiry: at(3600), APIKey: "storetest-apikey", Username: "storetest-user", Password: "storetest-password",
+		Expiry: at(3600), ObtainedAt: at(0), APIKey: "storetest-apikey", Username: "storetest-user", Password: "storetest-password",
 	}
 }
 
@@ -80,6 +80,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"FieldsRoundTrip", testFields},
 		{"CredentialRoundTrip", testCredential},
 		{"StatusRoundTrip", testStatus},
+		{"RefreshIntentRoundTrip", testRefreshIntent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -306,7 +307,11 @@ func testCredential(t *testing.T, s tokens.Store) {
 	if !got.Expiry.Equal(want.Expiry) {
 		t.Errorf("Expiry: got %v, want %v", got.Expiry, want.Expiry)
 	}
+	if !got.ObtainedAt.Equal(want.ObtainedAt) {
+		t.Errorf("ObtainedAt: got %v, want %v", got.ObtainedAt, want.ObtainedAt)
+	}
 	got.Expiry, want.Expiry = time.Time{}, time.Time{}
+	got.ObtainedAt, want.ObtainedAt = time.Time{}, time.Time{}
 	if got != want {
 		// Compare field by field, naming fields only: values are secrets.
 		for _, f := range []struct {
@@ -342,5 +347,46 @@ func testStatus(t *testing.T, s tokens.Store) {
 	mustSave(t, s, c)
 	if got := mustGet(t, s, c.Key()); got.Status != tokens.StatusNeedsReauth {
 		t.Fatalf("Status: got %q, want %q", got.Status, tokens.StatusNeedsReauth)
+	}
+}
+
+// testRefreshIntent checks what the Refresher relies on to find a refresh
+// lost in a crash: Refreshing and Reason round-trip, are saved
+// compare-and-swap with the rest of the connection, and are cleared by a
+// save without them.
+func testRefreshIntent(t *testing.T, s tokens.Store) {
+	p := project(t)
+	c := &tokens.Connection{Project: p, User: "u1", Integration: "slack", ID: "a", Credential: fullCredential()}
+	mustSave(t, s, c)
+	if got := mustGet(t, s, c.Key()); got.Refreshing != nil || got.Reason != "" {
+		t.Fatalf("new connection: Refreshing %v, Reason %q; want none", got.Refreshing, got.Reason)
+	}
+	intent := tokens.RefreshIntent{TokenHash: tokens.RefreshTokenHash("storetest-refresh"), Since: at(60)}
+	marked := c.Clone()
+	marked.Refreshing = &intent
+	mustSave(t, s, marked)
+	got := mustGet(t, s, c.Key())
+	if got.Refreshing == nil || got.Refreshing.TokenHash != intent.TokenHash || !got.Refreshing.Since.Equal(intent.Since) {
+		t.Fatalf("Refreshing: got %+v, want %+v", got.Refreshing, intent)
+	}
+	// A copy returned is the caller's own.
+	got.Refreshing.TokenHash = "mutated"
+	if again := mustGet(t, s, c.Key()); again.Refreshing == nil || again.Refreshing.TokenHash != intent.TokenHash {
+		t.Fatal("mutating a returned Refreshing changed the store")
+	}
+	// The intent is written compare-and-swap: a stale copy cannot record one.
+	stale := c.Clone()
+	stale.Refreshing = &tokens.RefreshIntent{TokenHash: "other", Since: at(61)}
+	if err := s.Save(context.Background(), stale); !errors.Is(err, tokens.ErrConflict) {
+		t.Fatalf("intent saved over a stale version: %v, want ErrConflict", err)
+	}
+	// The save of the outcome clears it and records a reason.
+	done := mustGet(t, s, c.Key())
+	done.Refreshing, done.Status, done.Reason = nil, tokens.StatusNeedsReauth, tokens.ReasonRefreshLost
+	mustSave(t, s, done)
+	got = mustGet(t, s, c.Key())
+	if got.Refreshing != nil || got.Status != tokens.StatusNeedsReauth || got.Reason != tokens.ReasonRefreshLost {
+		t.Fatalf("after the outcome: Refreshing %v, Status %q, Reason %q; want none, %q, %q",
+			got.Refreshing, got.Status, got.Reason, tokens.StatusNeedsReauth, tokens.ReasonRefreshLost)
 	}
 }
