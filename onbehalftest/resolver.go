@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -30,7 +31,7 @@ import (
 //
 // FakeResolver is safe for concurrent use.
 type FakeResolver struct {
-	t       testing.TB
+	fail    func(format string, args ...any) // t.Fatalf, or a panic before m.Run
 	mu      sync.Mutex
 	records map[string][]netip.Addr
 	lookups []string // distinct names asked, in order
@@ -42,7 +43,11 @@ type FakeResolver struct {
 // t for an address that could leave the machine.
 func NewFakeResolver(t testing.TB, records map[string][]string) *FakeResolver {
 	t.Helper()
-	r := &FakeResolver{t: t, records: map[string][]netip.Addr{}}
+	return newFakeResolver(t.Fatalf, records)
+}
+
+func newFakeResolver(fail func(string, ...any), records map[string][]string) *FakeResolver {
+	r := &FakeResolver{fail: fail, records: map[string][]netip.Addr{}}
 	r.Set("localhost", "127.0.0.1")
 	for name, addrs := range records {
 		r.Set(name, addrs...)
@@ -50,19 +55,42 @@ func NewFakeResolver(t testing.TB, records map[string][]string) *FakeResolver {
 	return r
 }
 
+// RunWithFakeResolver runs m with net.DefaultResolver replaced by a
+// FakeResolver over records (and "localhost"), so that every lookup the
+// package's tests do not route to a resolver of their own (http.DefaultClient,
+// clients and transports built with defaults, a defence that regressed into
+// dialing by name) stays in the process. Use it as the package's TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(onbehalftest.RunWithFakeResolver(m, nil)) }
+//
+// When the tests pass but looked up names the table lacks, it prints them
+// and returns 1: such a lookup would have gone to the machine's resolver.
+func RunWithFakeResolver(m *testing.M, records map[string][]string) int {
+	r := newFakeResolver(func(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }, records)
+	net.DefaultResolver = r.Resolver()
+	code := m.Run()
+	if unknown := r.Unknown(); len(unknown) > 0 {
+		fmt.Fprintf(os.Stderr, "onbehalftest: net.DefaultResolver was asked for names it does not know: %s\n",
+			strings.Join(unknown, ", "))
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
 // Set replaces name's addresses; no addresses make name known with no
 // records (an empty answer, not "no such host"). It fails the test for an
 // address that could leave the machine.
 func (r *FakeResolver) Set(name string, addrs ...string) {
-	r.t.Helper()
 	as := make([]netip.Addr, 0, len(addrs))
 	for _, s := range addrs {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			r.t.Fatalf("FakeResolver: %q: %v", s, err)
+			r.fail("FakeResolver: %q: %v", s, err)
 		}
 		if !local(a) {
-			r.t.Fatalf("FakeResolver: refusing to serve %s for %q: not an address of this machine", s, name)
+			r.fail("FakeResolver: refusing to serve %s for %q: not an address of this machine", s, name)
 		}
 		as = append(as, a)
 	}
