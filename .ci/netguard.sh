@@ -36,11 +36,15 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
 # offending LOG prints each traced call in LOG that names an address off
-# loopback, with the program its process last executed.
+# loopback, with the program its thread's process last executed (clone lines
+# carry a thread's program over to its children).
 offending() {
   awk '
-    match($0, /^[0-9]+ execve\("[^"]*"/) {
+    match($0, /^[0-9]+ +execve\("[^"]*"/) {
       split($0, f, "\""); prog[$1] = f[2]; next
+    }
+    /(clone|clone3|fork|vfork)[( ].* = [0-9]+$/ {
+      if (($1 in prog) && !($NF in prog)) prog[$NF] = prog[$1]; next
     }
     /sa_family=AF_INET/ {
       line = $0; bad = ""
@@ -60,7 +64,7 @@ for dir in "${mods[@]}"; do
   log="$logs/$(echo "$dir" | tr '/.' '__').strace"
   echo "--- netguard: go test -race $dir"
   start=$SECONDS
-  if ! (cd "$dir" && strace -f --seccomp-bpf -qq -e trace=execve,connect,sendto,sendmsg,sendmmsg \
+  if ! (cd "$dir" && strace -f --seccomp-bpf -qq -e trace=execve,clone,clone3,fork,vfork,connect,sendto,sendmsg,sendmmsg \
     -e signal=none -o "$log" env GOTOOLCHAIN=local GOPROXY=off "$gobin" test -race -count=1 ./...); then
     echo "netguard: tests failed in $dir"
     status=1
