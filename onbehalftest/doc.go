@@ -10,6 +10,14 @@
 // 503 while the store is away and recovers) and RunWireRows (the WIRE.md
 // rows through a handler mounted under a prefix).
 //
+// Tests never reach beyond loopback: FakeResolver answers host names from an
+// in-memory table of this machine's addresses (an unknown name fails and is
+// recorded in Unknown), NewEnv resolves the upstream, token endpoint and
+// JWKS through one (Env.Resolver), and RunWithFakeResolver, as a package's
+// TestMain, puts one in place of net.DefaultResolver:
+//
+//	func TestMain(m *testing.M) { os.Exit(onbehalftest.RunWithFakeResolver(m, nil)) }
+//
 //	func TestMyFeature(t *testing.T) {
 //		e := onbehalftest.NewEnv(t)
 //		resp := e.Do(t, "GET", e.ProxyURL("custom.tasklab", "tasks"), nil, nil)

@@ -35,6 +35,11 @@ type Env struct {
 	Server *httptest.Server
 	// Connection is the seeded connection of User.
 	Connection *tokens.Connection
+	// Resolver resolves every host name the handler looks up (upstream
+	// transport, token endpoints, JWKS) unless Configure set its own; only
+	// "localhost" is in its table. Add names with Resolver.Set; check
+	// Resolver.Unknown for names the handler asked for and should not have.
+	Resolver *FakeResolver
 }
 
 // EnvOptions adjust NewEnv.
@@ -110,9 +115,11 @@ func NewEnv(t testing.TB, opts ...EnvOptions) *Env {
 			Integrations: []integrations.Config{TaskLabIntegration(e.UpstreamBase, "tasklab-client", "tasklab-secret")}}},
 		Store: e.Store,
 	}
+	e.Resolver = NewFakeResolver(t, nil)
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
+	e.useResolver(t, &cfg)
 	if e.Handler, err = middleware.New(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +127,27 @@ func NewEnv(t testing.TB, opts ...EnvOptions) *Env {
 	e.Server = httptest.NewServer(e.Handler)
 	t.Cleanup(e.Server.Close)
 	return e
+}
+
+// useResolver makes every name lookup of the handler that cfg does not
+// route elsewhere go through e.Resolver: the upstream transport (unless a
+// RoundTripper replaces it), the refresher's token endpoint client and the
+// JWKS client.
+func (e *Env) useResolver(t testing.TB, cfg *middleware.Config) {
+	t.Helper()
+	if cfg.Forwarder.Transport.Resolver == nil {
+		cfg.Forwarder.Transport.Resolver = e.Resolver.Resolver()
+	}
+	if cfg.Auth.HTTPClient == nil {
+		cfg.Auth.HTTPClient = e.Resolver.Client()
+	}
+	if cfg.Refresher == nil && cfg.Store != nil {
+		rf, err := tokens.NewRefresher(tokens.RefresherConfig{Store: cfg.Store, HTTPClient: e.Resolver.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Refresher = rf
+	}
 }
 
 // Token mints a user token for the env's user.
