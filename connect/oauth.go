@@ -201,6 +201,9 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	cred := tokens.Credential{}.WithOAuth2Token(tok)
+	// The token's lifetime is known from now on: the refresher's margin
+	// stays within a fraction of it (a 30 s token is not due at once).
+	cred.ObtainedAt = h.now().Round(0)
 	c, err := h.upsert(r.Context(), tokens.Key{Project: st.Project, User: st.User, Integration: st.Integration, ID: st.CredentialID},
 		cred, h.fields(st.Integration, tok))
 	if err != nil {

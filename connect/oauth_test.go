@@ -58,6 +58,11 @@ func TestConnectFlow(t *testing.T) {
 		c.ID != out.Query().Get("credentialId") {
 		t.Fatalf("stored connection %+v", c)
 	}
+	// The token's lifetime is known, so the refresher's margin stays within
+	// a fraction of it.
+	if !c.Credential.ObtainedAt.Equal(e.clock().Round(0)) {
+		t.Errorf("ObtainedAt %v, want the connect time %v", c.Credential.ObtainedAt, e.clock())
+	}
 	if c.Fields["instance_url"] != "https://eu1.tasklab.test" || c.Fields["workspace"] != "ws-42" || c.Fields["ignored"] != "" {
 		t.Errorf("fields %v: want the well-known instance_url and the configured workspace only", c.Fields)
 	}
