@@ -160,6 +160,9 @@ func (w *discardWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Flush makes it an http.Flusher, as net/http's own ResponseWriter is.
+func (w *discardWriter) Flush() {}
+
 func (w *discardWriter) reset() { clear(w.h); w.code, w.n = 0, 0 }
 
 // runBench serves requests from newReq through h, each with a fresh

@@ -177,3 +177,37 @@ func TestSecurityEchoAfterReplayRedacted(t *testing.T) {
 		t.Fatalf("got %d %s, want the fresh token redacted", resp.StatusCode, body)
 	}
 }
+
+// TestRawRedactedLengths: a raw answer of announced length (an API answer)
+// is redacted whole and keeps an exact Content-Length; one of unknown
+// length (a stream) is redacted as it streams, without one.
+func TestRawRedactedLengths(t *testing.T) {
+	rec := newRecorder(t)
+	e := envWith(t, []integrations.Config{localIntegration(rec, "echo", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Name: "X-Api-Key"})})
+	connect(t, e, "echo", tokens.Credential{APIKey: "len-SECRET-3s4t"}, nil)
+	for _, stream := range []bool{false, true} {
+		rec.setReply(func(w http.ResponseWriter, r *http.Request) {
+			body := "key=" + r.Header.Get("X-Api-Key") + ";"
+			if !stream {
+				w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			}
+			_, _ = io.WriteString(w, body)
+			if stream {
+				w.(http.Flusher).Flush()
+				_, _ = io.WriteString(w, "more")
+			}
+		})
+		resp := e.Do(t, "GET", e.ProxyURL("echo", "x"), nil, http.Header{"X-Paragon-Use-Raw-Response": {"1"}})
+		body := string(readBody(t, resp))
+		want := "key=[redacted];"
+		if stream {
+			want += "more"
+		}
+		if body != want {
+			t.Fatalf("stream %v: body %q, want %q", stream, body, want)
+		}
+		if cl := resp.Header.Get("Content-Length"); (cl == fmt.Sprint(len(want))) == stream || resp.ContentLength != map[bool]int64{false: int64(len(want)), true: -1}[stream] {
+			t.Errorf("stream %v: Content-Length %q (%d)", stream, cl, resp.ContentLength)
+		}
+	}
+}

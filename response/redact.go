@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // Marker replaces every secret a Redactor finds.
@@ -27,9 +28,14 @@ const Marker = "[redacted]"
 // occurrences overlap, the result is that of strings.NewReplacer with each
 // secret mapped to Marker.
 type Redactor struct {
-	pats   [][]byte // longest first; no duplicates, none empty
+	pats   [][]byte // longest first; no duplicates, none empty; views of strs, read-only
 	strs   []string // pats as strings, for String
 	maxLen int      // the longest pattern's length
+
+	// Room for the usual few secrets (a token, its refresh token, their
+	// escaped forms), so that a Redactor is one allocation.
+	strsBuf [8]string
+	patsBuf [8][]byte
 }
 
 // NewRedactor returns a Redactor for secrets: the exact values applied to
@@ -47,22 +53,24 @@ type Redactor struct {
 //
 // NewRedactor takes no config and cannot fail: any list of strings is valid.
 func NewRedactor(secrets ...string) *Redactor {
-	seen := make(map[string]bool, 3*len(secrets))
 	r := &Redactor{}
+	r.strs = r.strsBuf[:0]
 	for _, s := range secrets {
 		for _, form := range [...]string{s, url.QueryEscape(s), url.PathEscape(s)} {
-			if form == "" || seen[form] {
+			// Few secrets: a linear look for duplicates beats a map.
+			if form == "" || slices.Contains(r.strs, form) {
 				continue
 			}
-			seen[form] = true
 			r.strs = append(r.strs, form)
 		}
 	}
 	// Longest first: the quick Contains checks meet the likeliest (raw)
 	// forms early enough either way, and the order is deterministic.
 	slices.SortStableFunc(r.strs, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	r.pats = r.patsBuf[:0]
 	for _, s := range r.strs {
-		r.pats = append(r.pats, []byte(s))
+		// A view of the string's bytes, never written to: no copy.
+		r.pats = append(r.pats, unsafe.Slice(unsafe.StringData(s), len(s)))
 		r.maxLen = max(r.maxLen, len(s))
 	}
 	return r

@@ -495,7 +495,7 @@ func TestConnectRefusals(t *testing.T) {
 		if e.stored(t, wrongVerifierUser) != nil {
 			t.Fatal("a refused exchange saved a connection")
 		}
-		if logs := e.logs.String(); !strings.Contains(logs, "oauthError=invalid_grant") || strings.Contains(logs, ex.Verifier) {
+		if logs := e.logs.String(); !strings.Contains(logs, `token endpoint answered 400 \"invalid_grant\"`) || strings.Contains(logs, ex.Verifier) {
 			t.Errorf("connect's log of the refused exchange: %s", logs)
 		}
 	})
