@@ -1,7 +1,6 @@
 package connect_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,30 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/onbehalf/onbehalf/connect"
+	"github.com/onbehalf/onbehalf/onbehalftest"
 	"github.com/onbehalf/onbehalf/tokens"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // echoingTokenEndpoint answers every token request with a 400 whose "error"
 // field and description reflect what it was sent: the authorization code,
@@ -72,7 +53,7 @@ func (failingStore) Save(context.Context, *tokens.Connection) error {
 // flow's log lines name what failed without repeating any of them.
 func TestCallbackLogsNoSecrets(t *testing.T) {
 	t.Run("token endpoint echoes", func(t *testing.T) {
-		var logs syncBuffer
+		var logs onbehalftest.LogBuffer
 		sent := make(chan url.Values, 1)
 		e := newEnv(t, func(c *connect.Config) {
 			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -95,7 +76,7 @@ func TestCallbackLogsNoSecrets(t *testing.T) {
 		}
 	})
 	t.Run("store error text", func(t *testing.T) {
-		var logs syncBuffer
+		var logs onbehalftest.LogBuffer
 		e := newEnv(t, func(c *connect.Config) {
 			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			c.Store = failingStore{c.Store}

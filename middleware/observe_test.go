@@ -19,7 +19,7 @@ import (
 // TestLogObserver: one JSON log line per request, with the documented fields,
 // header values redacted by the allowlist, and no secret.
 func TestLogObserver(t *testing.T) {
-	var logs syncBuffer
+	var logs onbehalftest.LogBuffer
 	rec := newRecorder(t)
 	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "})},
 		func(c *middleware.Config) {

@@ -1,7 +1,6 @@
 package middleware_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,24 +22,6 @@ import (
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writers of a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // secretStore is a store that can fail with an error text holding its DSN's password.
 type secretStore struct {
@@ -80,7 +61,7 @@ func (s *secretStore) Get(ctx context.Context, k tokens.Key) (*tokens.Connection
 // their errors with %v) and every response body and header, and finds none
 // of the secrets in any of it.
 func TestSecurityNoSecretInLogsOrErrors(t *testing.T) {
-	var logs syncBuffer
+	var logs onbehalftest.LogBuffer
 	oldSlog, oldOut, oldFlags := slog.Default(), log.Writer(), log.Flags()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	log.SetOutput(&logs)
@@ -281,7 +262,7 @@ func TestSecurityRefreshErrorCodeNotLogged(t *testing.T) {
 	}))
 	defer tokenSrv.Close()
 	rec := newRecorder(t)
-	var logs syncBuffer
+	var logs onbehalftest.LogBuffer
 	e := envWith(t, []integrations.Config{localIntegration(rec, "oauthcode", integrations.SchemeConfig{Type: integrations.AuthOAuth2,
 		TokenURL: tokenSrv.URL + "/token", ClientID: "c", ClientSecret: "s"})}, func(c *middleware.Config) {
 		rf, err := tokens.NewRefresher(tokens.RefresherConfig{Store: c.Store,

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,7 +46,7 @@ type connectEnv struct {
 	connect  *connect.Handler
 	srv      *httptest.Server
 	redirect string // the redirect URI registered at fosite
-	logs     *syncBuffer
+	logs     *onbehalftest.LogBuffer
 }
 
 // tamperStates is the memory state store, except that a state of
@@ -62,27 +61,9 @@ func (s tamperStates) Take(ctx context.Context, key string) (connect.State, erro
 	return st, err
 }
 
-// syncBuffer collects the connect handler's log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newConnectEnv(t *testing.T) *connectEnv {
 	t.Helper()
-	e := &connectEnv{as: newAuthServer(t), store: tokens.NewMemoryStore(), logs: &syncBuffer{}}
+	e := &connectEnv{as: newAuthServer(t), store: tokens.NewMemoryStore(), logs: &onbehalftest.LogBuffer{}}
 	// The proxy's address is its public URL, known before the provider
 	// registers the redirect URI.
 	e.srv = httptest.NewUnstartedServer(nil)
