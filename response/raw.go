@@ -74,14 +74,16 @@ func (b gzipBody) Close() error {
 	return b.src.Close()
 }
 
-// redactSmallBody reads a body of announced length whole, redacts it and
-// sets its exact length.
+// redactSmallBody reads a body of announced length whole (up to EOF, not
+// trusting the announcement: a RoundTripper may build a response by hand),
+// redacts it and sets its exact length. A body longer than rawBufferBytes
+// after all streams, the part read first included.
 func redactSmallBody(resp *http.Response, red *Redactor) error {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Grow(int(resp.ContentLength))
-	_, err := io.CopyN(buf, resp.Body, resp.ContentLength)
-	resp.Body.Close()
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, rawBufferBytes+1))
 	if err != nil {
+		resp.Body.Close()
 		putBuf(buf)
 		var ne net.Error
 		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
@@ -89,6 +91,16 @@ func redactSmallBody(resp *http.Response, red *Redactor) error {
 		}
 		return Wrap(err, http.StatusBadGateway, CodeUpstreamUnreachable, "Reading the integration's answer failed.")
 	}
+	if buf.Len() > rawBufferBytes {
+		// Longer than announced: stream the rest behind what was read.
+		head := bytes.Clone(buf.Bytes())
+		putBuf(buf)
+		resp.Body = red.ReadCloser(readCloser{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body})
+		resp.ContentLength = -1
+		resp.Header.Del("Content-Length")
+		return nil
+	}
+	resp.Body.Close()
 	out := red.Bytes(buf.Bytes())
 	pb := &pooledBody{buf: buf, cl: [1]string{strconv.Itoa(len(out))}}
 	pb.Reset(out)
@@ -97,3 +109,11 @@ func redactSmallBody(resp *http.Response, red *Redactor) error {
 	resp.Header["Content-Length"] = pb.cl[:]
 	return nil
 }
+
+// readCloser reads from one reader and closes another.
+type readCloser struct {
+	io.Reader
+	c io.Closer
+}
+
+func (rc readCloser) Close() error { return rc.c.Close() }
