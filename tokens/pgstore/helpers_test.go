@@ -30,7 +30,9 @@ func newPool(t testing.TB) *pgxpool.Pool {
 	if err != nil {
 		t.Fatalf("ONBEHALF_PG_DSN: %v", err)
 	}
-	cfg.MaxConns = 32
+	// 16: the replica tests open four pools at once, and Postgres allows
+	// 100 connections by default.
+	cfg.MaxConns = 16
 	cfg.ConnConfig.ConnectTimeout = 3 * time.Second
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err == nil {
