@@ -96,5 +96,5 @@ func ExampleAuth_Handler() {
 	fmt.Println(rec.Code, rec.Body.String())
 	// Output:
 	// 200 hello u-1 of acme
-	// 401 {"message":"Missing user token: send Authorization: Bearer \u003ctoken\u003e.","code":"AUTH_TOKEN_MISSING","status":401}
+	// 401 {"message":"Missing user token: send Authorization: Bearer <token>.","code":"AUTH_TOKEN_MISSING","status":401}
 }

@@ -1,6 +1,7 @@
 package response
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -173,8 +174,22 @@ func WriteError(w http.ResponseWriter, err error) {
 	writeJSON(w, b.Status, b, source)
 }
 
+// marshal is json.Marshal without HTML escaping: the proxy's bodies are
+// served as application/json with nosniff, never rendered as HTML, so a
+// message such as "Bearer <token>" reaches curl and logs as written rather
+// than as "\u003ctoken\u003e".
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any, source string) {
-	data, err := json.Marshal(v)
+	data, err := marshal(v)
 	if err != nil { // only for unmarshalable meta; keep the answer well-formed
 		data = []byte(`{"message":"Internal error.","code":"INTERNAL","status":500}`)
 		status = http.StatusInternalServerError

@@ -273,7 +273,7 @@ func integrationError(out *bytes.Buffer, resp *http.Response, src []byte, ctype 
 	if status < 400 || status > 599 {
 		status = http.StatusBadGateway
 	}
-	data, err := json.Marshal(Body{Message: msg, Code: string(CodeIntegrationError), Status: status, Meta: meta})
+	data, err := marshal(Body{Message: msg, Code: string(CodeIntegrationError), Status: status, Meta: meta})
 	if err != nil {
 		data = []byte(fmt.Sprintf(`{"message":"The integration answered with status %d.","code":"INTEGRATION_ERROR","status":%d,"meta":{"isIntegrationError":true}}`, resp.StatusCode, status))
 	}
