@@ -218,6 +218,10 @@ func (in *Integration) RateLimits() *RateLimits { return in.rateLimits }
 // Limits returns the static limits (a copy).
 func (r *RateLimits) Limits() []StaticLimit { return slices.Clone(r.info.Limits) }
 
+// StaticLimits returns the static limits without copying them, for the
+// per-request path: the caller must not modify the slice.
+func (r *RateLimits) StaticLimits() []StaticLimit { return r.info.Limits }
+
 // Scope is the scope and field the headers and throttled answers report on.
 func (r *RateLimits) Scope() (Scope, string) {
 	if r.info.Scope == "" {
