@@ -183,9 +183,6 @@ func cloneConfig(c Config) Config {
 	c.AllowAddresses = slices.Clone(c.AllowAddresses)
 	c.Auth.Scopes = slices.Clone(c.Auth.Scopes)
 	c.Headers = maps.Clone(c.Headers)
-	if c.RateLimits != nil {
-		rl := *c.RateLimits
-		c.RateLimits = &rl
-	}
+	c.RateLimits = c.RateLimits.clone()
 	return c
 }

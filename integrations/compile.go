@@ -73,6 +73,9 @@ func (in *Integration) compile() error {
 	if err := in.cfg.Throttle.validate(); err != nil {
 		return err
 	}
+	if err := in.compileRateLimits(); err != nil {
+		return err
+	}
 	return in.compileAuth()
 }
 

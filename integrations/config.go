@@ -80,9 +80,11 @@ type Config struct {
 	// DefaultContentType is the Content-Type for a body sent with
 	// "Content-Type: auto" that is not JSON; "" means application/octet-stream.
 	DefaultContentType string `json:"defaultContentType,omitempty"`
-	// RateLimits describes the provider's documented rate limits and the
-	// headers that report them; nil means not described. It is information
-	// for operators and for tuning Retry and Throttle: it changes no request.
+	// RateLimits is the provider's rate-limit dialect: its documented static
+	// limits and their scope, the answers that mean "throttled" and the
+	// headers that report the budget (see RateLimitInfo). The upstream
+	// chain's limits stage acts on it by default; nil means nothing is
+	// known: only a 429 blocks the connection for a while.
 	RateLimits *RateLimitInfo `json:"rateLimits,omitempty"`
 	// FollowRedirects is how many redirects the proxy follows for a request;
 	// zero (the default) follows none and returns the 3xx. Each hop is checked

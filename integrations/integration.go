@@ -24,6 +24,7 @@ type Integration struct {
 	addrs      []netip.Prefix
 	// credentialHeaders reports that a header template uses a credential value.
 	credentialHeaders bool
+	rateLimits        *RateLimits // compiled cfg.RateLimits; never nil after New
 }
 
 type headerTemplate struct {

@@ -101,23 +101,3 @@ func (tc ThrottleConfig) MaxWait() time.Duration {
 	}
 	return time.Duration(tc.MaxWaitMs) * time.Millisecond
 }
-
-// RateLimitInfo is what a provider documents about its rate limits. The
-// header fields name response headers the provider sends (the proxy passes
-// them through to the caller in both response modes); "" means the provider
-// documents no such header.
-type RateLimitInfo struct {
-	// Docs is the provider's page on rate limits.
-	Docs string `json:"docs,omitempty"`
-	// Notes summarizes the limits: their unit, scope and what an excess
-	// answers (status, error code).
-	Notes string `json:"notes,omitempty"`
-	// LimitHeader carries the size of the current budget.
-	LimitHeader string `json:"limitHeader,omitempty"`
-	// RemainingHeader carries what is left of the current budget.
-	RemainingHeader string `json:"remainingHeader,omitempty"`
-	// ResetHeader carries when the budget refills.
-	ResetHeader string `json:"resetHeader,omitempty"`
-	// RetryAfter reports that a rate-limited answer carries Retry-After.
-	RetryAfter bool `json:"retryAfter,omitempty"`
-}

@@ -47,6 +47,8 @@ const (
 	CodeStoreUnavailable    Code = "STORE_UNAVAILABLE"          // 503: the token store cannot be reached
 	CodeRateLimited         Code = "RATE_LIMITED"               // 429: the connection used its provider rate limit (throttling)
 	CodeUpstreamBusy        Code = "UPSTREAM_BUSY"              // 503: more proxied requests in flight than MaxConcurrent
+	CodeUserQuotaExceeded   Code = "USER_QUOTA_EXCEEDED"        // 429: the user used the host app's quota for the integration
+	CodeLimiterUnavailable  Code = "LIMITER_UNAVAILABLE"        // 503: the shared rate limiter cannot be reached (fail closed)
 	CodeNotFound            Code = "NOT_FOUND"                  // 404: no such route
 	CodeMethodNotAllowed    Code = "METHOD_NOT_ALLOWED"         // 405: route exists, method does not
 	CodeInternal            Code = "INTERNAL"                   // 500: a bug or an unexpected failure

@@ -53,6 +53,10 @@ type Config struct {
 	MaxConcurrent int
 	// Response configures the response modes.
 	Response response.Config
+	// Limits configures the limits stage: the integrations' rate limits
+	// (scoped, shared when Limits.Limiter is) and per-user quotas. The zero
+	// value enforces the catalog's limits in process (see LimitsConfig).
+	Limits LimitsConfig
 	// ErrorLog receives the reverse proxy's own diagnostics (never secrets).
 	// Nil means the log package's standard logger.
 	ErrorLog *log.Logger
@@ -112,6 +116,8 @@ func New(cfg Config) (*Forwarder, error) {
 	// The upstream chain, outermost first. Each RoundTripper reads the
 	// request's State and passes the request down:
 	//
+	//	limits      permits of the integration's limits and the user's quota
+	//	            (wait, or 429 and nothing sent); blocks from the answers
 	//	credential  on a 401 to an OAuth2 token: refresh once, replay once;
 	//	            follow redirects (the credential stays with its origin)
 	//	retry       resend on retryable statuses and refused connections
@@ -120,9 +126,12 @@ func New(cfg Config) (*Forwarder, error) {
 	//
 	// The credential itself is applied in Rewrite, on the outbound copy,
 	// after the client's headers were filtered.
-	chain := &credentialTransport{refresher: cfg.Refresher,
+	chain, err := newLimitsTransport(cfg.Limits, &credentialTransport{refresher: cfg.Refresher,
 		next: &retryTransport{now: time.Now,
-			next: newThrottleTransport(f.guarded, time.Now)}}
+			next: newThrottleTransport(f.guarded, time.Now)}})
+	if err != nil {
+		return nil, err
+	}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite:        f.rewrite,
 		Transport:      chain,
