@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/onbehalf/onbehalf/integrations"
@@ -224,7 +225,8 @@ func (a *Auth) VerifyUser(ctx context.Context, project, token string) (string, e
 func (a *Auth) verify(ctx context.Context, project, token string) (Principal, error) {
 	ap := a.projects[project]
 	if ap == nil {
-		return Principal{}, response.New(http.StatusNotFound, response.CodeProjectNotFound, "Unknown project.")
+		return Principal{}, response.New(http.StatusNotFound, response.CodeProjectNotFound,
+			"Unknown project: the project id in the path is not configured here (check the id given to the SDK's configureGlobal and the handler's projects).")
 	}
 	if len(token) > a.maxBytes {
 		return Principal{}, response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "User token too large.")
@@ -297,7 +299,17 @@ func (a *Auth) verifyError(err error) error {
 		return err
 	}
 	// Keep jwx's text out of the error: it may quote parts of the token.
-	return response.New(http.StatusUnauthorized, response.CodeTokenInvalid, "Invalid user token.")
+	// Say what to do instead, from the kind of failure.
+	switch {
+	case jws.IsVerificationError(err) || errors.Is(err, errUnknownKey):
+		return response.New(http.StatusUnauthorized, response.CodeTokenInvalid,
+			"Invalid user token: its signature matches none of the project's keys. Mint it with the signing key configured for this project (a token from an earlier run, or for another environment, fails this way).")
+	case jwt.IsValidationError(err):
+		return response.New(http.StatusUnauthorized, response.CodeTokenInvalid,
+			"Invalid user token: its claims are not valid now (sub, iat and exp are required; iat and nbf must not be in the future).")
+	}
+	return response.New(http.StatusUnauthorized, response.CodeTokenInvalid,
+		"Invalid user token: not a signed JWT (send the token as Authorization: Bearer <token>).")
 }
 
 // Allows reports whether the principal's permissions claim grants perm.

@@ -1,8 +1,10 @@
 package middleware
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
@@ -40,11 +42,26 @@ func (rs *Resolver) Handler(next http.Handler) http.Handler {
 		in, err := rs.reg.Lookup(r.Context(), p.Project, integrations.Ref{Name: rt.Integration, CustomID: rt.CustomID})
 		if err != nil {
 			if errors.Is(err, integrations.ErrNotFound) {
-				err = response.Wrap(err, http.StatusNotFound, response.CodeIntegrationNotFound, "Unknown integration for this project.")
+				err = response.Wrap(err, http.StatusNotFound, response.CodeIntegrationNotFound, rs.unknownMessage(r.Context(), p.Project, rt))
 			}
 			fail(w, err)
 			return
 		}
 		next.ServeHTTP(w, withContext(r, WithIntegration(r.Context(), in)))
 	})
+}
+
+// unknownMessage says what to try when a route names no integration: a
+// custom integration is reached as custom.{slug}, so a bare name that is a
+// custom slug gets that suggestion. Only configured names are quoted.
+func (rs *Resolver) unknownMessage(ctx context.Context, project string, rt Route) string {
+	const msg = "Unknown integration for this project."
+	if rt.Integration == "" || strings.Contains(rt.Integration, ".") {
+		return msg
+	}
+	want := "custom." + strings.ToLower(rt.Integration)
+	if in, err := rs.reg.Lookup(ctx, project, integrations.Ref{Name: want}); err == nil {
+		return msg + " Custom integrations are named custom.{slug}: did you mean " + in.Key() + "?"
+	}
+	return msg
 }
