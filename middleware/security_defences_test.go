@@ -295,3 +295,38 @@ func keys(v url.Values) []string {
 	}
 	return ks
 }
+
+// TestSecurityUserTokenNotForwarded defends against the user token (and the
+// host app's facts about the client) reaching the provider: with an API key
+// in its own header the credential does not replace Authorization, so only
+// the filter keeps the caller's bearer token, X-Real-Ip and Cookie away.
+func TestSecurityUserTokenNotForwarded(t *testing.T) {
+	rec := newRecorder(t)
+	e := envWith(t, []integrations.Config{localIntegration(rec, "hk", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Name: "X-Api-Key"})})
+	connect(t, e, "hk", tokens.Credential{APIKey: "provider-key"}, nil)
+	tok := e.Token()
+	resp := e.Do(t, "GET", e.ProxyURL("hk", "x"), nil, http.Header{
+		"Authorization": {"Bearer " + tok},
+		"X-Real-Ip":     {"10.1.2.3"},
+		"Cookie":        {"session=host-app-session"},
+	})
+	if body := readBody(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("got %d %s", resp.StatusCode, body)
+	}
+	got := rec.last(t).Header
+	if v := got.Get("X-Api-Key"); v != "provider-key" {
+		t.Fatalf("X-Api-Key %q, want the provider key", v)
+	}
+	for _, k := range []string{"Authorization", "X-Real-Ip", "Cookie"} {
+		if v, ok := got[k]; ok {
+			t.Errorf("the provider received %s: %q", k, v)
+		}
+	}
+	for k, vs := range got {
+		for _, v := range vs {
+			if strings.Contains(v, tok) {
+				t.Errorf("the user token reached the provider in %s", k)
+			}
+		}
+	}
+}
