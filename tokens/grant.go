@@ -16,7 +16,10 @@ import (
 //
 // The HTTP client for the token endpoint comes from ctx, under the
 // oauth2.HTTPClient key, as in golang.org/x/oauth2; the Refresher puts its
-// configured client there. Token must honour ctx's deadline.
+// configured client there. Token must honour ctx's deadline. The grants of
+// this package never use a proxy from the environment (HTTP_PROXY,
+// HTTPS_PROXY): without a client in ctx, or with one whose Transport is nil,
+// they use a copy of http.DefaultTransport with Proxy nil.
 //
 // Errors: an error wrapping ErrReauthRequired, or an *oauth2.RetrieveError
 // whose ErrorCode is "invalid_grant" or "unauthorized_client", means the
@@ -51,7 +54,7 @@ func (g RefreshTokenGrant) Token(ctx context.Context, c *Connection) (*oauth2.To
 	}
 	// An expired token makes the TokenSource refresh at once.
 	expired := &oauth2.Token{RefreshToken: rt, Expiry: time.Unix(1, 0)}
-	return g.Config.TokenSource(ctx, expired).Token()
+	return g.Config.TokenSource(withDirectClient(ctx), expired).Token()
 }
 
 // ClientCredentialsGrant is the client_credentials grant (RFC 6749 section
@@ -67,5 +70,5 @@ func (g ClientCredentialsGrant) Token(ctx context.Context, _ *Connection) (*oaut
 	if g.Config == nil {
 		return nil, errors.New("tokens: ClientCredentialsGrant without Config")
 	}
-	return g.Config.Token(ctx)
+	return g.Config.Token(withDirectClient(ctx))
 }

@@ -37,7 +37,10 @@ type RefresherConfig struct {
 	Cooldown time.Duration
 	// HTTPClient calls the token endpoint; the Refresher puts it into the
 	// Grant's context as oauth2.HTTPClient. Nil means an http.Client whose
-	// Timeout is Timeout.
+	// Timeout is Timeout. A client whose Transport is nil (nil included) is
+	// given a copy of http.DefaultTransport with Proxy nil: token requests
+	// never go through a proxy named by HTTP_PROXY or HTTPS_PROXY. A
+	// Transport of your own is used as is.
 	HTTPClient *http.Client
 	// OnRefresh, when not nil, is called after a successful refresh and
 	// save. It runs in the refresh; keep it quick.
@@ -129,6 +132,7 @@ func NewRefresher(cfg RefresherConfig) (*Refresher, error) {
 	if r.client == nil {
 		r.client = &http.Client{Timeout: r.timeout}
 	}
+	r.client = directClient(r.client)
 	if r.now == nil {
 		r.now = time.Now
 	}
