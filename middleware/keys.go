@@ -248,8 +248,38 @@ func (kr *keyRing) postFetch(_ string, set jwk.Set) (jwk.Set, error) {
 	return out, nil
 }
 
+// jwksTransport is http.DefaultTransport's configuration with Proxy nil: a
+// JWKS decides which user tokens are accepted, and an HTTP_PROXY or
+// HTTPS_PROXY left in the process environment must not let a third party
+// see or answer its fetch.
+var jwksTransport = sync.OnceValue(func() http.RoundTripper {
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		t := dt.Clone()
+		t.Proxy = nil
+		return t
+	}
+	return &http.Transport{ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second}
+})
+
+// jwksClient returns c when it has a Transport of its own (the caller's
+// explicit choice, used as is), else a copy of c, or a new client when c is
+// nil, whose Transport is jwksTransport. c is not modified.
+func jwksClient(c *http.Client) *http.Client {
+	if c == nil {
+		return &http.Client{Transport: jwksTransport(), Timeout: 10 * time.Second}
+	}
+	if c.Transport != nil {
+		return c
+	}
+	cc := *c
+	cc.Transport = jwksTransport()
+	return &cc
+}
+
 // newKeyRing builds a project's ring. The JWKS, if any, is registered with
-// cache and fetched lazily on first use; onChange (may be nil) is called
+// cache and fetched lazily on first use, through client (see jwksClient:
+// never through the environment's proxy); onChange (may be nil) is called
 // when a fetch changes its keys.
 func newKeyRing(keys []KeyConfig, jwksURL string, cache *jwk.Cache, client *http.Client, onChange func()) (*keyRing, error) {
 	kr := &keyRing{static: jwk.NewSet(), jwks: jwksURL, cache: cache, onChange: onChange}
@@ -264,7 +294,7 @@ func newKeyRing(keys []KeyConfig, jwksURL string, cache *jwk.Cache, client *http
 	}
 	if jwksURL != "" {
 		err := cache.Register(jwksURL,
-			jwk.WithHTTPClient(client),
+			jwk.WithHTTPClient(jwksClient(client)),
 			jwk.WithMinRefreshInterval(5*time.Minute),
 			jwk.WithPostFetcher(jwk.PostFetchFunc(kr.postFetch)))
 		if err != nil {
