@@ -55,3 +55,21 @@ func ExampleModeOf() {
 	// "true" → raw
 	// "false" → json
 }
+
+// A Redactor replaces the secrets applied to a request, and their escaped
+// forms, in what goes back to the caller: a streamed body, headers, text.
+func ExampleRedactor() {
+	r := response.NewRedactor("tok-3fa9c1d7", "key with/slash")
+	body := strings.NewReader(`{"echo":"Bearer tok-3fa9c1d7","url":"/x?k=key+with%2Fslash"}`)
+	out, _ := io.ReadAll(r.Reader(body))
+	fmt.Println(string(out))
+
+	h := http.Header{"Location": {"https://api.example/cb?token=tok-3fa9c1d7"}}
+	r.Header(h)
+	fmt.Println(h.Get("Location"))
+	fmt.Println(r.String("upstream said: invalid key key%20with%2Fslash"))
+	// Output:
+	// {"echo":"Bearer [redacted]","url":"/x?k=[redacted]"}
+	// https://api.example/cb?token=[redacted]
+	// upstream said: invalid key [redacted]
+}
