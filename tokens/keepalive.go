@@ -261,10 +261,12 @@ func (ka *KeepAlive) one(ctx context.Context, k Key, st *TickStats) {
 	c, err := ka.cfg.Store.Get(ctx, k)
 	st.Read++
 	if errors.Is(err, ErrNotFound) {
+		ka.hold(k, ka.cfg.Now().Add(ka.cfg.Interval/2)) // deleted since the query
 		return
 	}
 	if err != nil {
 		ka.report(k, err)
+		ka.hold(k, ka.cfg.Now().Add(ka.cfg.Interval))
 		return
 	}
 	now := ka.cfg.Now()
@@ -273,6 +275,9 @@ func (ka *KeepAlive) one(ctx context.Context, k Key, st *TickStats) {
 		return
 	}
 	_, err = ka.cfg.Refresher.Fresh(ctx, c, g, c.Credential.AccessToken)
+	// Whatever happens, this tick does not look at k again; the next does
+	// (a refreshed connection has left the index's window by then).
+	ka.hold(k, now.Add(ka.cfg.Interval/2))
 	if err == nil {
 		st.Refreshed++
 		return
