@@ -16,7 +16,9 @@ import (
 
 type grantFunc func(context.Context, *tokens.Connection) (*oauth2.Token, error)
 
-func (f grantFunc) Token(ctx context.Context, c *tokens.Connection) (*oauth2.Token, error) { return f(ctx, c) }
+func (f grantFunc) Token(ctx context.Context, c *tokens.Connection) (*oauth2.Token, error) {
+	return f(ctx, c)
+}
 
 // Config.KeepAlive starts a KeepAlive that refreshes a connection before it
 // is due; /sdk/me shows its health; Close stops it.

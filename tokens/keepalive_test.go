@@ -85,7 +85,7 @@ func newTestKeepAlive(t *testing.T, s Store, l Locker, g Grant, cfg KeepAliveCon
 // Refresher would find it due; one expiring later is left alone.
 func TestKeepAliveRefreshesBeforeDue(t *testing.T) {
 	s := NewMemoryStore()
-	soon := seed(t, s, "crm", 3, 4*time.Minute)   // within Ahead (5m), outside Margin (1m)
+	soon := seed(t, s, "crm", 3, 4*time.Minute) // within Ahead (5m), outside Margin (1m)
 	late := seed(t, s, "other", 2, 2*time.Hour) // outside Ahead
 	g := newRotatingGrant(time.Hour)
 	ka := newTestKeepAlive(t, s, nil, g, KeepAliveConfig{})

@@ -18,7 +18,9 @@ var _ tokens.DueIndex = (*Store)(nil)
 func (s *Store) dueKey() string { return s.prefix + "{due}:due" }
 
 // idleKey is the sorted set of tokens.DueIndex.Idle for integration.
-func (s *Store) idleKey(integration string) string { return s.prefix + "{due}:idle:" + escape(integration) }
+func (s *Store) idleKey(integration string) string {
+	return s.prefix + "{due}:idle:" + escape(integration)
+}
 
 // dueMember names a connection in the due sets.
 func dueMember(k tokens.Key) string {
