@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
@@ -31,8 +32,27 @@ func NewBootstrap(reg integrations.Registry, store tokens.Store) (*Bootstrap, er
 type meCredential struct {
 	ID             string            `json:"id"`
 	Status         string            `json:"status"`
+	Health         *meHealth         `json:"health,omitempty"`
 	ProviderID     string            `json:"providerId,omitempty"`
 	Configurations []meConfiguration `json:"configurations"`
+}
+
+// meHealth is a connection's tokens.Health, beside the SDK's VALID /
+// INVALID status (a field the SDK does not read, so its parsing is unchanged).
+type meHealth struct {
+	State       string `json:"state"` // healthy, refresh_failing, needs_reauth, revoked
+	Failures    int    `json:"failures,omitempty"`
+	LastRefresh string `json:"lastRefresh,omitempty"` // RFC 3339
+	LastError   string `json:"lastError,omitempty"`   // a stable code, never a secret
+}
+
+func healthOf(c *tokens.Connection) *meHealth {
+	h := tokens.HealthOf(c)
+	m := &meHealth{State: string(h.State), Failures: h.Failures, LastError: h.LastError}
+	if !h.LastRefresh.IsZero() {
+		m.LastRefresh = h.LastRefresh.UTC().Format(time.RFC3339)
+	}
+	return m
 }
 
 type meConfiguration struct {
@@ -117,7 +137,7 @@ func (b *Bootstrap) Me(w http.ResponseWriter, r *http.Request) {
 			mi.CredentialStatus = credentialStatus(c)
 		}
 		mi.AllCredentials = append(mi.AllCredentials, meCredential{
-			ID: c.ID, Status: credentialStatus(c),
+			ID: c.ID, Status: credentialStatus(c), Health: healthOf(c),
 			Configurations: []meConfiguration{{ID: c.ID, ConnectCredentialID: c.ID, IsDefault: true,
 				WorkflowSettings: map[string]any{}, SharedSettings: map[string]any{}, ConfigMeta: map[string]any{}}},
 		})

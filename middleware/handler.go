@@ -53,6 +53,15 @@ type Config struct {
 	// Observer receives one Record per request (access logs, metrics,
 	// traces): see LogObserver and the otelobserver module. Nil means none.
 	Observer Observer
+	// KeepAlive, when not nil, starts a tokens.KeepAlive with these settings
+	// in New (stopped by Close): connections are refreshed in the
+	// background before they are due, so no request waits on a refresh.
+	// Its empty Store, Refresher and Grant are filled with the handler's
+	// Store, Refresher and the Grant of each connection's integration in
+	// the Registry. The Store must offer a tokens.DueIndex (MemoryStore,
+	// redisstore and pgstore do, through Cached and Sealed too). Nil means
+	// no background refresh.
+	KeepAlive *tokens.KeepAliveConfig
 }
 
 // Handler serves every route of the wire contract. Build it with New; it is
@@ -66,6 +75,7 @@ type Handler struct {
 	dispatch  http.Handler // h.serve, as a value made once
 	auth      *Auth
 	fwd       *upstream.Forwarder
+	keepAlive *tokens.KeepAlive // nil unless Config.KeepAlive
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -161,7 +171,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxHeaderBytes == 0 {
 		cfg.MaxHeaderBytes = 64 << 10
 	}
-	h := &Handler{obs: cfg.Observer, maxHeader: cfg.MaxHeaderBytes, prefix: cfg.Prefix, router: root, proxy: proxy, auth: auth, fwd: fwd}
+	ka, err := startKeepAlive(cfg.KeepAlive, cfg.Store, injector.Refresher(), reg)
+	if err != nil {
+		auth.Close()
+		return nil, err
+	}
+	h := &Handler{obs: cfg.Observer, maxHeader: cfg.MaxHeaderBytes, prefix: cfg.Prefix, router: root, proxy: proxy, auth: auth, fwd: fwd, keepAlive: ka}
 	h.dispatch = http.HandlerFunc(h.serve)
 	return h, nil
 }
@@ -229,8 +244,12 @@ func matchProxy(prefix, p string) (Route, bool) {
 	return Route{Kind: RouteProxy, Project: project, Integration: integration, APIPath: apiPath}, true
 }
 
-// Close releases background work (JWKS refreshes) and idle upstream connections.
+// Close releases background work (JWKS refreshes, the KeepAlive) and idle
+// upstream connections.
 func (h *Handler) Close() {
+	if h.keepAlive != nil {
+		_ = h.keepAlive.Close()
+	}
 	h.auth.Close()
 	h.fwd.CloseIdleConnections()
 }

@@ -133,3 +133,6 @@ func (c *Cached) Invalidate(ctx context.Context, k Key) {
 		inv.Invalidate(ctx, k)
 	}
 }
+
+// Unwrap returns the backing store (IndexOf finds its DueIndex through it).
+func (c *Cached) Unwrap() Store { return c.store }

@@ -107,6 +107,12 @@ type Connection struct {
 	// the next holder of the refresh lease was left by a holder that died or
 	// lost its lease in between. Stores persist it like Status.
 	Refreshing *RefreshIntent
+	// Failures counts the refreshes that failed in a row for a transient
+	// reason (see Health); a successful refresh resets it. LastError is the
+	// stable code of the last failure (see Health.LastError), never a secret.
+	// Stores persist both like Status.
+	Failures  int
+	LastError string
 
 	// Version is managed by the Store: 0 for a connection not yet saved; each
 	// successful Save increments it. Save is compare-and-swap on it.

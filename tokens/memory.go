@@ -20,6 +20,8 @@ type MemoryStore struct {
 	mu    sync.RWMutex
 	users map[userKey]map[string]map[string]*Connection // (project, user) → integration → id → connection
 	now   func() time.Time
+	due   timeIndex             // DueIndex.Due
+	idle  map[string]*timeIndex // integration → DueIndex.Idle
 }
 
 type userKey struct{ project, user string }
@@ -131,6 +133,7 @@ func (s *MemoryStore) Save(ctx context.Context, c *Connection) error {
 			integrations[c.Integration] = ids
 		}
 		ids[id] = c.Clone()
+		s.index(c)
 		return nil
 	}
 	old := s.users[uk][c.Integration][c.ID]
@@ -144,6 +147,7 @@ func (s *MemoryStore) Save(ctx context.Context, c *Connection) error {
 	c.UpdatedAt = now
 	c.CreatedAt = old.CreatedAt
 	s.users[uk][c.Integration][c.ID] = c.Clone()
+	s.index(c)
 	return nil
 }
 
@@ -163,6 +167,7 @@ func (s *MemoryStore) Delete(ctx context.Context, k Key) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, k)
 	}
 	delete(ids, k.ID)
+	s.unindex(k)
 	if len(ids) == 0 {
 		delete(s.users[uk], k.Integration)
 		if len(s.users[uk]) == 0 {

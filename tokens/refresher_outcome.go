@@ -58,6 +58,7 @@ func refreshed(c *Connection, tok *oauth2.Token, obtained time.Time) *Connection
 	next := c.Clone()
 	next.Credential = obtainedCredential(next.Credential, tok, obtained)
 	next.Refreshing, next.Reason = nil, ""
+	next.Failures, next.LastError = 0, ""
 	return next
 }
 

@@ -192,7 +192,9 @@ func (s *Sealed) Save(ctx context.Context, c *Connection) error {
 	if err != nil {
 		return err
 	}
-	inner.Credential = Credential{Sealed: sealed}
+	// Expiry and ObtainedAt stay readable (times, not secrets) so the
+	// backing store can index the connection for a KeepAlive (Schedule).
+	inner.Credential = Credential{Sealed: sealed, Expiry: c.Credential.Expiry, ObtainedAt: c.Credential.ObtainedAt}
 	if err := s.store.Save(ctx, inner); err != nil {
 		return err
 	}
@@ -215,3 +217,6 @@ func (s *Sealed) Invalidate(ctx context.Context, k Key) {
 		inv.Invalidate(ctx, k)
 	}
 }
+
+// Unwrap returns the backing store (IndexOf finds its DueIndex through it).
+func (s *Sealed) Unwrap() Store { return s.store }

@@ -13,7 +13,11 @@ const DefaultTable = "onbehalf_connections"
 // another Config.Table, every "onbehalf_connections" in it becomes that
 // name (so the lease table is Table+"_leases"). Each statement is
 // idempotent; the ALTER TABLE statements bring a table created before the
-// reason and refreshing columns existed up to date. Text columns that order results use the "C" collation, so
+// reason, refreshing, failures, last_error, refresh_due and refreshed_at
+// columns existed up to date. refresh_due and refreshed_at are the
+// tokens.Schedule of the row (NULL when not indexed), written by every Save;
+// two partial indexes serve tokens.DueIndex. Rows written before they
+// existed are indexed by their next Save. Text columns that order results use the "C" collation, so
 // Postgres orders them by bytes, as every tokens.Store does.
 const Schema = `CREATE TABLE IF NOT EXISTS onbehalf_connections (
     project     text COLLATE "C" NOT NULL,
@@ -25,6 +29,10 @@ const Schema = `CREATE TABLE IF NOT EXISTS onbehalf_connections (
     status      text             NOT NULL DEFAULT '',
     reason      text             NOT NULL DEFAULT '',
     refreshing  jsonb,
+    failures    integer          NOT NULL DEFAULT 0,
+    last_error  text             NOT NULL DEFAULT '',
+    refresh_due  timestamptz,
+    refreshed_at timestamptz,
     version     bigint           NOT NULL,
     created_at  timestamptz      NOT NULL,
     updated_at  timestamptz      NOT NULL,
@@ -32,6 +40,14 @@ const Schema = `CREATE TABLE IF NOT EXISTS onbehalf_connections (
 );
 ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS reason text NOT NULL DEFAULT '';
 ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS refreshing jsonb;
+ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS failures integer NOT NULL DEFAULT 0;
+ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS last_error text NOT NULL DEFAULT '';
+ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS refresh_due timestamptz;
+ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS refreshed_at timestamptz;
+CREATE INDEX IF NOT EXISTS onbehalf_connections_due_idx
+    ON onbehalf_connections (refresh_due) WHERE refresh_due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS onbehalf_connections_idle_idx
+    ON onbehalf_connections (integration, refreshed_at) WHERE refreshed_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS onbehalf_connections_age_idx
     ON onbehalf_connections (project, user_id, integration, created_at, id);
 CREATE TABLE IF NOT EXISTS onbehalf_connections_leases (

@@ -62,10 +62,11 @@ var (
 // queries holds the statements, built once for the table.
 type queries struct {
 	get, getDefault, list, insert, update, version, delete string
+	due, idle                                              string
 	lock, release, extend                                  string
 }
 
-const columns = "integration, id, credential, fields, status, reason, refreshing, version, created_at, updated_at"
+const columns = "integration, id, credential, fields, status, reason, refreshing, failures, last_error, version, created_at, updated_at"
 
 func buildQueries(table string) queries {
 	t, l := pgx.Identifier{table}.Sanitize(), pgx.Identifier{table + "_leases"}.Sanitize()
@@ -76,10 +77,16 @@ func buildQueries(table string) queries {
 			" WHERE project = $1 AND user_id = $2 AND integration = $3 ORDER BY created_at, id LIMIT 1",
 		list: "SELECT " + columns + " FROM " + t +
 			" WHERE project = $1 AND user_id = $2 ORDER BY integration, created_at, id",
-		insert: "INSERT INTO " + t + " (project, user_id, integration, id, credential, fields, status, reason, refreshing, version, created_at, updated_at)" +
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11) ON CONFLICT DO NOTHING",
-		update: "UPDATE " + t + " SET credential = $5, fields = $6, status = $7, reason = $8, refreshing = $9, version = version + 1, updated_at = $10" +
+		insert: "INSERT INTO " + t + " (project, user_id, integration, id, credential, fields, status, reason, refreshing, version, created_at, updated_at," +
+			" failures, last_error, refresh_due, refreshed_at)" +
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING",
+		update: "UPDATE " + t + " SET credential = $5, fields = $6, status = $7, reason = $8, refreshing = $9, version = version + 1, updated_at = $10," +
+			" failures = $12, last_error = $13, refresh_due = $14, refreshed_at = CASE WHEN $15::boolean THEN COALESCE($16, created_at) END" +
 			" WHERE project = $1 AND user_id = $2 AND integration = $3 AND id = $4 AND version = $11 RETURNING version, created_at",
+		due: "SELECT project, user_id, integration, id FROM " + t +
+			" WHERE refresh_due < $1 ORDER BY refresh_due LIMIT $2",
+		idle: "SELECT project, user_id, integration, id FROM " + t +
+			" WHERE integration = $1 AND refreshed_at < $2 ORDER BY refreshed_at LIMIT $3",
 		version: "SELECT version FROM " + t + " WHERE project = $1 AND user_id = $2 AND integration = $3 AND id = $4",
 		delete:  "DELETE FROM " + t + " WHERE project = $1 AND user_id = $2 AND integration = $3 AND id = $4",
 		lock: "INSERT INTO " + l + " AS held (key, holder, expires_at) VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond')" +
@@ -147,7 +154,7 @@ func scan(row pgx.Row, project, user string) (*tokens.Connection, error) {
 	c := &tokens.Connection{Project: project, User: user}
 	var cred, fields, refreshing []byte
 	var status string
-	if err := row.Scan(&c.Integration, &c.ID, &cred, &fields, &status, &c.Reason, &refreshing, &c.Version, &c.CreatedAt, &c.UpdatedAt); err != nil {
+	if err := row.Scan(&c.Integration, &c.ID, &cred, &fields, &status, &c.Reason, &refreshing, &c.Failures, &c.LastError, &c.Version, &c.CreatedAt, &c.UpdatedAt); err != nil {
 		return nil, err
 	}
 	c.Status = tokens.Status(status)
@@ -260,7 +267,11 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 		if !c.CreatedAt.IsZero() {
 			created = s.stamp(c.CreatedAt)
 		}
-		tag, err := s.pool.Exec(octx, s.q.insert, k.Project, k.User, k.Integration, k.ID, cred, fields, string(c.Status), c.Reason, refreshing, created, now)
+		probe := *c
+		probe.CreatedAt = created
+		due, refreshed := tokens.Schedule(&probe)
+		tag, err := s.pool.Exec(octx, s.q.insert, k.Project, k.User, k.Integration, k.ID, cred, fields, string(c.Status), c.Reason, refreshing, created, now,
+			c.Failures, c.LastError, s.nullTime(due), s.nullTime(refreshed))
 		if err != nil {
 			return fail(ctx, "save "+k.String(), err)
 		}
@@ -272,7 +283,14 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 	}
 	var version int64
 	var created time.Time
-	err = s.pool.QueryRow(octx, s.q.update, k.Project, k.User, k.Integration, k.ID, cred, fields, string(c.Status), c.Reason, refreshing, now, c.Version).
+	// The last refresh falls back to the stored created_at (see tokens.Schedule).
+	due, _ := tokens.Schedule(c)
+	var obtained *time.Time
+	if !c.Credential.ObtainedAt.IsZero() {
+		obtained = s.nullTime(c.Credential.ObtainedAt)
+	}
+	err = s.pool.QueryRow(octx, s.q.update, k.Project, k.User, k.Integration, k.ID, cred, fields, string(c.Status), c.Reason, refreshing, now, c.Version,
+		c.Failures, c.LastError, s.nullTime(due), c.Active(), obtained).
 		Scan(&version, &created)
 	if err == nil {
 		c.Version, c.CreatedAt, c.UpdatedAt = version, created.UTC(), now

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/onbehalf/onbehalf/tokens"
+	"github.com/onbehalf/onbehalf/tokens/redisstore"
+	"github.com/onbehalf/onbehalf/tokens/storetest"
 )
 
 // BenchmarkGet measures the proxy's per-request read: Get of a user's
@@ -53,3 +55,14 @@ func BenchmarkGet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkKeepAlive100k: a KeepAlive tick over 100 000 stored connections,
+// 1 000 of them due (see storetest.BenchmarkKeepAlive).
+//
+//	go test -run '^$' -bench KeepAlive -benchtime 5x
+func BenchmarkKeepAlive100k(b *testing.B) {
+	s := newBenchStore(b)
+	storetest.BenchmarkKeepAlive(b, s, s, 100_000, 1_000)
+}
+
+func newBenchStore(b *testing.B) *redisstore.Store { s, _ := newStore(b); return s }

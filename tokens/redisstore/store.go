@@ -50,6 +50,7 @@ type Store struct {
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
+	cluster bool // the due indexes live in another slot: written beside the scripts
 }
 
 var (
@@ -69,6 +70,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, errors.New("redisstore: negative Config.Timeout")
 	}
 	s := &Store{rdb: cfg.Client, prefix: cfg.Prefix, timeout: cfg.Timeout, now: time.Now}
+	_, s.cluster = cfg.Client.(*redis.ClusterClient)
 	if s.prefix == "" {
 		s.prefix = "onbehalf:"
 	}
@@ -85,6 +87,8 @@ type record struct {
 	Status     tokens.Status         `json:"status"`
 	Reason     string                `json:"reason,omitempty"`
 	Refreshing *tokens.RefreshIntent `json:"refreshing,omitempty"`
+	Failures   int                   `json:"failures,omitempty"`
+	LastError  string                `json:"last_error,omitempty"`
 }
 
 func encodeRecord(c *tokens.Connection) (string, error) {
@@ -92,7 +96,8 @@ func encodeRecord(c *tokens.Connection) (string, error) {
 	if !cred.Expiry.IsZero() {
 		cred.Expiry = cred.Expiry.UTC()
 	}
-	b, err := json.Marshal(record{Credential: cred, Fields: c.Fields, Status: c.Status, Reason: c.Reason, Refreshing: c.Refreshing})
+	b, err := json.Marshal(record{Credential: cred, Fields: c.Fields, Status: c.Status, Reason: c.Reason, Refreshing: c.Refreshing,
+		Failures: c.Failures, LastError: c.LastError})
 	if err != nil {
 		// json.Marshal of strings and a time fails only for years past 9999;
 		// its error could quote the value, so it is not passed on.
@@ -127,6 +132,7 @@ func decode(k tokens.Key, v, created, updated, data any) (*tokens.Connection, er
 		return nil, fmt.Errorf("%w: redisstore: %s: malformed entry", tokens.ErrUnavailable, k)
 	}
 	c.Credential, c.Fields, c.Status, c.Reason, c.Refreshing = r.Credential, r.Fields, r.Status, r.Reason, r.Refreshing
+	c.Failures, c.LastError = r.Failures, r.LastError
 	return c, nil
 }
 
@@ -261,18 +267,23 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 		if c.CreatedAt.IsZero() {
 			created = now
 		}
-		ok, err := create.Run(octx, s.rdb, []string{connKey, s.indexKey(k.Project, k.User)},
-			member(k.Integration, created, id), formatTime(created), formatTime(now), data).Int()
+		c.CreatedAt = created // for Schedule; set again below
+		sc := s.schedule(k, c)
+		ok, err := create.Run(octx, s.rdb, s.withDue([]string{connKey, s.indexKey(k.Project, k.User)}, k),
+			member(k.Integration, created, id), formatTime(created), formatTime(now), data, sc.due, sc.idle, sc.member).Int()
 		if err != nil {
 			return fail(ctx, "save "+k.String(), err)
 		}
 		if ok == 0 {
 			return fmt.Errorf("%w: %s exists", tokens.ErrConflict, k)
 		}
+		s.indexBeside(octx, k, sc)
 		c.ID, c.Version, c.CreatedAt, c.UpdatedAt = id, 1, created, now
 		return nil
 	}
-	res, err := update.Run(octx, s.rdb, []string{connKey}, strconv.FormatInt(c.Version, 10), formatTime(now), data).Slice()
+	sc := s.schedule(k, c)
+	res, err := update.Run(octx, s.rdb, s.withDue([]string{connKey}, k), strconv.FormatInt(c.Version, 10), formatTime(now), data,
+		sc.due, sc.idle, sc.member).Slice()
 	if err != nil {
 		return fail(ctx, "save "+k.String(), err)
 	}
@@ -291,6 +302,7 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 	if err != nil {
 		return fmt.Errorf("%w: redisstore: save %s: malformed entry", tokens.ErrUnavailable, k)
 	}
+	s.indexBeside(octx, k, sc)
 	c.Version, c.CreatedAt, c.UpdatedAt = v, created, now
 	return nil
 }
@@ -305,12 +317,15 @@ func (s *Store) Delete(ctx context.Context, k tokens.Key) error {
 	}
 	octx, cancel := s.op(ctx)
 	defer cancel()
-	n, err := remove.Run(octx, s.rdb, []string{s.connPrefix(k.Project, k.User, k.Integration) + k.ID, s.indexKey(k.Project, k.User)}).Int()
+	sc := schedule{member: dueMember(k)}
+	n, err := remove.Run(octx, s.rdb, s.withDue([]string{s.connPrefix(k.Project, k.User, k.Integration) + k.ID, s.indexKey(k.Project, k.User)}, k),
+		"", "", sc.member).Int()
 	if err != nil {
 		return fail(ctx, "delete "+k.String(), err)
 	}
 	if n == 0 {
 		return fmt.Errorf("%w: %s", tokens.ErrNotFound, k)
 	}
+	s.indexBeside(octx, k, sc)
 	return nil
 }

@@ -81,6 +81,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"CredentialRoundTrip", testCredential},
 		{"StatusRoundTrip", testStatus},
 		{"RefreshIntentRoundTrip", testRefreshIntent},
+		{"HealthRoundTrip", testHealth},
+		{"DueIndex", testDueIndex},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
