@@ -22,12 +22,12 @@ type receiver struct {
 	up     atomic.Bool
 
 	mu         sync.Mutex
-	processed  map[string]int // event id → times processed (de-duplicated: must end at 1)
-	deliveries map[string]int // event id → requests received while up
-	downHits   map[string]int // event id → requests refused while down
+	processed  map[string]int  // event id → times processed (de-duplicated: must end at 1)
+	deliveries map[string]int  // event id → requests received while up
+	downHits   map[string]int  // event id → requests refused while down
 	failOnce   map[string]bool // event id → its first answer while up is lost
 	lost       []string        // the ids in failOnce at the start
-	bad        int // requests whose signature or id did not verify
+	bad        int             // requests whose signature or id did not verify
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
