@@ -43,5 +43,4 @@
 // Lifecycle events: Store.Outbox is a lifecycle.Outbox (the table
 // Table+"_outbox", created by its Migrate, claimed FOR UPDATE SKIP LOCKED)
 // for lifecycle.Emitter and lifecycle.Dispatcher; see docs/events.md.
-
 package pgstore

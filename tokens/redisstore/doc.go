@@ -39,5 +39,4 @@
 // Lifecycle events: Store.Outbox is a lifecycle.Outbox (a sorted set and a
 // hash under P{outbox}:, claimed by a Lua script) for lifecycle.Emitter and
 // lifecycle.Dispatcher; see docs/events.md.
-
 package redisstore
