@@ -45,9 +45,13 @@ func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request, rt route) {
 				"connection", c.Key().String(), "err", err)
 		}
 	}
-	if err := h.store.Delete(r.Context(), c.Key()); err != nil && !errors.Is(err, tokens.ErrNotFound) {
+	switch err := h.store.Delete(r.Context(), c.Key()); {
+	case errors.Is(err, tokens.ErrNotFound): // deleted meanwhile: its deleter tells
+	case err != nil:
 		response.WriteError(w, storeError(err))
 		return
+	default:
+		h.deleted(r.Context(), c)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

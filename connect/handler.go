@@ -73,6 +73,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Events, when not nil, is told of each connection saved or deleted,
+	// after the store succeeded: give it a *lifecycle.Emitter for webhooks
+	// and Go handlers. Nil tells no one.
+	Events EventSink
 }
 
 // Handler serves the account-connection routes and the Connect Portal page.
@@ -95,6 +99,7 @@ type Handler struct {
 	log       *slog.Logger
 	now       func() time.Time
 	portalCSP map[string]string // project → frame-ancestors sources, built once
+	events    EventSink
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -119,7 +124,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{reg: cfg.Registry, store: cfg.Store, auth: cfg.Auth, public: pub,
 		returns: map[string][]allowedURL{}, states: cfg.States, ttl: cfg.StateTTL, bind: !cfg.SkipBrowserBinding,
 		capture: cfg.CaptureFields, validate: cfg.Validate, revoke: map[string]string{},
-		client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now, portalCSP: map[string]string{}}
+		client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now, portalCSP: map[string]string{}, events: cfg.Events}
 	for project, list := range cfg.ReturnURLs {
 		for _, s := range list {
 			a, err := parseAllowed(s)

@@ -262,12 +262,14 @@ func (h *Handler) upsert(ctx context.Context, k tokens.Key, cred tokens.Credenti
 		for name, v := range fields {
 			c.Fields[name] = v
 		}
+		created, previous := c.Version == 0, c.Status
 		c.Credential = cred
 		c.Status = tokens.StatusActive
 		if err = h.store.Save(ctx, c); !errors.Is(err, tokens.ErrConflict) {
 			if err != nil {
 				return nil, err
 			}
+			h.saved(ctx, c, created, previous)
 			return c, nil
 		}
 	}

@@ -39,4 +39,8 @@
 // Postgres (ONBEHALF_PG_DSN, default
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable); without one they
 // are skipped, unless CI=true.
+//
+// Lifecycle events: Store.Outbox is a lifecycle.Outbox (the table
+// Table+"_outbox", created by its Migrate, claimed FOR UPDATE SKIP LOCKED)
+// for lifecycle.Emitter and lifecycle.Dispatcher; see docs/events.md.
 package pgstore

@@ -35,4 +35,8 @@
 // The tests run the tokens/storetest conformance suites against a real Redis
 // (ONBEHALF_REDIS_ADDR, default 127.0.0.1:6379); without one they are
 // skipped, unless CI=true.
+//
+// Lifecycle events: Store.Outbox is a lifecycle.Outbox (a sorted set and a
+// hash under P{outbox}:, claimed by a Lua script) for lifecycle.Emitter and
+// lifecycle.Dispatcher; see docs/events.md.
 package redisstore
