@@ -81,7 +81,7 @@ return 1
 `)
 )
 
-func score(t time.Time) int64 { return t.UnixMilli() }
+func outboxScore(t time.Time) int64 { return t.UnixMilli() }
 
 func encodeEntry(e lifecycle.Entry) (string, error) {
 	b, err := json.Marshal(e)
@@ -99,7 +99,7 @@ func (o *Outbox) Add(ctx context.Context, ev lifecycle.Event) error {
 	}
 	octx, cancel := o.s.op(ctx)
 	defer cancel()
-	if err := outboxAdd.Run(octx, o.s.rdb, []string{o.due, o.ent}, ev.ID, v, score(ev.Time)).Err(); err != nil {
+	if err := outboxAdd.Run(octx, o.s.rdb, []string{o.due, o.ent}, ev.ID, v, outboxScore(ev.Time)).Err(); err != nil {
 		return fail(ctx, "outbox add", err)
 	}
 	return nil
@@ -113,7 +113,7 @@ func (o *Outbox) Claim(ctx context.Context, req lifecycle.ClaimRequest) ([]lifec
 	octx, cancel := o.s.op(ctx)
 	defer cancel()
 	res, err := outboxClaim.Run(octx, o.s.rdb, []string{o.due, o.ent},
-		score(req.Now), req.Limit, score(req.Now.Add(req.Lease))).StringSlice()
+		outboxScore(req.Now), req.Limit, outboxScore(req.Now.Add(req.Lease))).StringSlice()
 	if err != nil {
 		return nil, fail(ctx, "outbox claim", err)
 	}
@@ -146,7 +146,7 @@ func (o *Outbox) Nack(ctx context.Context, e lifecycle.Entry, retryAt time.Time)
 	}
 	octx, cancel := o.s.op(ctx)
 	defer cancel()
-	if err := outboxNack.Run(octx, o.s.rdb, []string{o.due, o.ent}, e.Event.ID, v, score(retryAt)).Err(); err != nil {
+	if err := outboxNack.Run(octx, o.s.rdb, []string{o.due, o.ent}, e.Event.ID, v, outboxScore(retryAt)).Err(); err != nil {
 		return fail(ctx, "outbox nack", err)
 	}
 	return nil
