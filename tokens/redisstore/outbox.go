@@ -81,6 +81,7 @@ return 1
 `)
 )
 
+// outboxScore is an entry's due time as its sorted-set score: Unix milliseconds.
 func outboxScore(t time.Time) int64 { return t.UnixMilli() }
 
 func encodeEntry(e lifecycle.Entry) (string, error) {
