@@ -35,6 +35,10 @@ var echoCases = []echoCase{
 	{"basic", integrations.SchemeConfig{Type: integrations.AuthBasic},
 		tokens.Credential{Username: "svc-user", Password: "pw-SECRET-2l3m"},
 		[]string{"pw-SECRET-2l3m", base64.StdEncoding.EncodeToString([]byte("svc-user:pw-SECRET-2l3m"))}},
+	// A key sent as the basic username with no password (Stripe's style).
+	{"basic key as username", integrations.SchemeConfig{Type: integrations.AuthBasic},
+		tokens.Credential{Username: "ku-SECRET-5u6v"},
+		[]string{"ku-SECRET-5u6v", base64.StdEncoding.EncodeToString([]byte("ku-SECRET-5u6v:"))}},
 }
 
 // echo answers with everything the request carried that could hold the
@@ -42,7 +46,8 @@ var echoCases = []echoCase{
 // body and in Location and a custom header.
 func echo(status int, raw bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		said := r.Header.Get("Authorization") + " " + r.Header.Get("X-Api-Key") + " " + r.URL.RawQuery
+		user, _, _ := r.BasicAuth() // decoded, as a provider's "unknown user X" would quote it
+		said := r.Header.Get("Authorization") + " " + user + " " + r.Header.Get("X-Api-Key") + " " + r.URL.RawQuery
 		w.Header().Set("Location", "/moved?"+r.URL.RawQuery)
 		w.Header().Set("X-Request-Id", said)
 		w.Header().Set("Content-Type", "application/json")
