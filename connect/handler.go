@@ -151,6 +151,9 @@ func New(cfg Config) (*Handler, error) {
 	if h.client == nil {
 		h.client = &http.Client{Timeout: 30 * time.Second}
 	}
+	// Code exchanges and revocations carry the client secret and tokens:
+	// never through a proxy from the environment.
+	h.client = tokens.DirectClient(h.client)
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

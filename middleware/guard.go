@@ -53,6 +53,14 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			return
 		}
 		if q := r.URL.RawQuery; q != "" {
+			// The query reaches the provider as sent: the user's own token
+			// must not be in it (a client that also puts it in
+			// ?access_token= would hand it to the provider).
+			if tok, err := bearer(r.Header); err == nil && strings.Contains(q, tok) {
+				fail(w, response.New(http.StatusBadRequest, response.CodeBadRequest,
+					"The user token must not be sent in the query string: the query is forwarded to the integration. Send it in Authorization only."))
+				return
+			}
 			if target.RawQuery != "" {
 				target.RawQuery += "&" + q
 			} else {

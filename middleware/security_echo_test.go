@@ -216,3 +216,21 @@ func TestRawRedactedLengths(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityUserTokenNotInForwardedQuery defends against the user's own
+// token reaching the provider through the query string, which is forwarded
+// as sent: a client that puts it in ?access_token= as well as in
+// Authorization is refused before anything is sent.
+func TestSecurityUserTokenNotInForwardedQuery(t *testing.T) {
+	rec := newRecorder(t)
+	e := envWith(t, []integrations.Config{localIntegration(rec, "api", integrations.SchemeConfig{Type: integrations.AuthAPIKey})})
+	connect(t, e, "api", tokens.Credential{APIKey: "k"}, nil)
+	tok := e.Token()
+	resp := e.Do(t, "GET", e.ProxyURL("api", "x?access_token="+tok), nil, http.Header{"Authorization": {"Bearer " + tok}})
+	if b := errorBody(t, resp); resp.StatusCode != 400 || b.Code != "BAD_REQUEST" {
+		t.Fatalf("got %d %s, want 400 BAD_REQUEST", resp.StatusCode, b.Code)
+	}
+	if rec.count.Load() != 0 {
+		t.Fatal("the request reached the provider")
+	}
+}

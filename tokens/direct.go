@@ -35,10 +35,12 @@ var directTransport = sync.OnceValue(func() http.RoundTripper {
 	}
 })
 
-// directClient returns c when it has a Transport of its own (the caller's
-// explicit choice, used as is), else a copy of c, or a new client when c is
-// nil, whose Transport is directTransport. c is not modified.
-func directClient(c *http.Client) *http.Client {
+// DirectClient returns c when it has a Transport of its own (the caller's
+// explicit choice, used as is), else a copy of c (a new client when c is
+// nil) whose Transport never uses a proxy from HTTP_PROXY or HTTPS_PROXY:
+// for clients that carry client secrets, tokens or codes (token, revocation
+// and JWKS endpoints, webhooks). c is not modified.
+func DirectClient(c *http.Client) *http.Client {
 	if c == nil {
 		return &http.Client{Transport: directTransport()}
 	}
@@ -55,7 +57,7 @@ func directClient(c *http.Client) *http.Client {
 // honours the environment's proxy, when ctx holds no client.
 func withDirectClient(ctx context.Context) context.Context {
 	c, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
-	if d := directClient(c); d != c {
+	if d := DirectClient(c); d != c {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, d)
 	}
 	return ctx

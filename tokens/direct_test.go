@@ -198,12 +198,12 @@ func TestDirectClient(t *testing.T) {
 		t.Fatalf("default client's Timeout: %v, want 30s", r.client.Timeout)
 	}
 	user := &http.Client{Timeout: time.Second}
-	d := directClient(user)
+	d := DirectClient(user)
 	if d == user || user.Transport != nil || d.Timeout != time.Second {
 		t.Fatal("directClient modified or kept a client without Transport")
 	}
 	own := &http.Client{Transport: &countingTransport{}}
-	if directClient(own) != own {
+	if DirectClient(own) != own {
 		t.Fatal("directClient replaced a client's own Transport")
 	}
 }

@@ -151,7 +151,7 @@ func NewRefresher(cfg RefresherConfig) (*Refresher, error) {
 	if r.client == nil {
 		r.client = &http.Client{Timeout: r.timeout}
 	}
-	r.client = directClient(r.client)
+	r.client = DirectClient(r.client)
 	if r.now == nil {
 		r.now = time.Now
 	}
