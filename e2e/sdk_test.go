@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
+	"github.com/onbehalf/onbehalf/response"
 )
 
 // TaskLabID is the id of the TaskLab custom integration in onbehalftest.
@@ -228,8 +230,15 @@ func echoed(t *testing.T, res sdkResult) onbehalftest.Echo {
 // header, no "auto" content type, no cookie.
 func checkUpstreamHeaders(t *testing.T, name string, e onbehalftest.Echo, env *onbehalftest.Env, userToken string) {
 	t.Helper()
-	if got, want := e.Header["Authorization"], []string{"Bearer " + env.Connection.Credential.AccessToken}; !reflect.DeepEqual(got, want) {
-		t.Errorf("%s: upstream Authorization = %q, want %q (the connection's access token)", name, got, want)
+	// The upstream echoes what it received; the proxy redacts the
+	// connection's access token from answers, so the echo shows the
+	// credential as "Bearer [redacted]": it was applied, and did not come
+	// back to the browser.
+	if got, want := e.Header["Authorization"], []string{"Bearer " + response.Marker}; !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: upstream Authorization as echoed = %q, want %q (the connection's access token, redacted on the way back)", name, got, want)
+	}
+	if strings.Contains(fmt.Sprint(e.Header), env.Connection.Credential.AccessToken) {
+		t.Errorf("%s: the connection's access token came back to the SDK", name)
 	}
 	for k, vs := range e.Header {
 		if strings.HasPrefix(strings.ToLower(k), "x-paragon-") {
