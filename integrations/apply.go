@@ -91,8 +91,9 @@ var ErrNoCredential = errors.New("integrations: the connection holds no credenti
 
 // Secrets returns the credential values a request for c carries, in the
 // forms they are sent, for redaction on the way back (see
-// response.Redactor): the access token and the refresh token (the latter is
-// never sent, and never belongs in an answer either), the API key, the
+// response.Redactor): the access token (not the refresh token: it is never
+// sent to the API, so no answer can echo it, and each secret costs a scan of
+// every answer), the API key, the
 // password and the base64 of "username:password" that HTTP basic sends, and
 // the credential values that header templates use. A username is included
 // only when it stands alone (an empty password: the key-as-username style),
@@ -110,7 +111,6 @@ func (in *Integration) Secrets(c *tokens.Connection) []string {
 		}
 	}
 	add(cred.AccessToken)
-	add(cred.RefreshToken)
 	add(cred.APIKey)
 	add(cred.Password)
 	if in.cfg.Auth.Type == AuthBasic || in.credentialHeaders {

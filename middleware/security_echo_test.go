@@ -234,3 +234,27 @@ func TestSecurityUserTokenNotInForwardedQuery(t *testing.T) {
 		t.Fatal("the request reached the provider")
 	}
 }
+
+// TestRawLargeBodyMasked: a raw body of announced length past the buffer (a
+// file) keeps its Content-Length and streams; a secret in it is masked byte
+// for byte.
+func TestRawLargeBodyMasked(t *testing.T) {
+	rec := newRecorder(t)
+	e := envWith(t, []integrations.Config{localIntegration(rec, "echo", integrations.SchemeConfig{Type: integrations.AuthAPIKey, Name: "X-Api-Key"})})
+	const key = "big-SECRET-7w8x"
+	connect(t, e, "echo", tokens.Credential{APIKey: key}, nil)
+	filler := strings.Repeat("0123456789", 10_000) // 100 kB
+	rec.setReply(func(w http.ResponseWriter, r *http.Request) {
+		body := filler + r.Header.Get("X-Api-Key") + filler
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = io.WriteString(w, body)
+	})
+	resp := e.Do(t, "GET", e.ProxyURL("echo", "file"), nil, http.Header{"X-Paragon-Use-Raw-Response": {"1"}})
+	body := string(readBody(t, resp))
+	want := filler + strings.Repeat("*", len(key)) + filler
+	if body != want || resp.ContentLength != int64(len(want)) {
+		t.Fatalf("got %d bytes (Content-Length %d, secret present %v), want %d masked bytes with their length",
+			len(body), resp.ContentLength, strings.Contains(body, key), len(want))
+	}
+}

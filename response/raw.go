@@ -37,8 +37,9 @@ const rawBufferBytes = 64 << 10
 
 // redactRawBody passes resp's body through red. A body of announced length
 // up to rawBufferBytes is read, redacted and given its new Content-Length
-// (an API answer keeps its framing); any other streams through red, never
-// held whole, without Content-Length (its length may change). The proxy asks
+// (an API answer keeps its framing); a longer one of announced length (a
+// file) streams with each byte of a secret masked, keeping its length; a body
+// of unknown length streams through red, never held whole. The proxy asks
 // for identity encoding; a gzip body sent anyway is decoded so that it can be
 // redacted (other encodings, which nothing asked for, pass as they are: see
 // SECURITY.md).
@@ -56,6 +57,13 @@ func redactRawBody(resp *http.Response, red *Redactor) error {
 		}
 		body = gzipBody{zr, body}
 		resp.Header.Del("Content-Encoding")
+		resp.ContentLength = -1 // the decoded length is not known
+	}
+	if resp.Header.Get("Content-Encoding") == "" && resp.ContentLength > 0 {
+		// A large body of announced length (a file): masked byte for byte,
+		// so that it keeps its Content-Length and streams as sent.
+		resp.Body = red.MaskReadCloser(body)
+		return nil
 	}
 	resp.Body = red.ReadCloser(body)
 	resp.ContentLength = -1

@@ -204,6 +204,42 @@ func (r *Redactor) Reader(src io.Reader) io.Reader {
 	return &redactReader{r: r, src: src}
 }
 
+// MaskByte replaces each byte of a secret in a masked body (see
+// MaskReadCloser).
+const MaskByte = '*'
+
+// MaskReadCloser is ReadCloser for a body whose length must not change (one
+// sent with Content-Length and streamed as is): every byte of every secret
+// is replaced with MaskByte instead of the run becoming Marker. The masked
+// body has exactly rc's length; it shows where a secret was and how long it
+// was, never its bytes.
+func (r *Redactor) MaskReadCloser(rc io.ReadCloser) io.ReadCloser {
+	if r.empty() {
+		return rc
+	}
+	return &redactReadCloser{redactReader{r: r, src: rc, mask: true}, rc}
+}
+
+// maskEmit appends w[from:to] to dst with every byte that an occurrence
+// covers (the spans, sorted, starting in [from, to), and the run carried in
+// up to coverEnd) replaced by MaskByte; it returns how far the covered run
+// reaches, for the next call.
+func maskEmit(dst, w []byte, from, to int, spans []span, coverEnd int) ([]byte, int) {
+	base := len(dst) - from
+	dst = append(dst, w[from:to]...)
+	cover := func(s, e int) {
+		for i := max(s, from); i < min(e, to); i++ {
+			dst[base+i] = MaskByte
+		}
+	}
+	cover(from, coverEnd)
+	for _, sp := range spans {
+		cover(sp.start, sp.end)
+		coverEnd = max(coverEnd, sp.end)
+	}
+	return dst, coverEnd
+}
+
 // ReadCloser is Reader for a body: Close closes rc.
 func (r *Redactor) ReadCloser(rc io.ReadCloser) io.ReadCloser {
 	if r.empty() {
@@ -234,9 +270,10 @@ type redactBuffers struct {
 }
 
 type redactReader struct {
-	r   *Redactor
-	src io.Reader
-	b   *redactBuffers // nil until the first Read and after the end
+	r    *Redactor
+	src  io.Reader
+	b    *redactBuffers // nil until the first Read and after the end
+	mask bool           // replace each byte of a secret with MaskByte, keeping the length
 
 	n        int   // bytes of b.win read and not yet emitted
 	coverEnd int   // in b.win: end of the run of occurrences being skipped
@@ -291,7 +328,11 @@ func (z *redactReader) fill() {
 		return
 	}
 	b.spans = z.r.find(b.spans[:0], b.win[:z.n], 0, to)
-	b.out, z.coverEnd = emit(b.out, b.win[:z.n], 0, to, b.spans, z.coverEnd)
+	if z.mask {
+		b.out, z.coverEnd = maskEmit(b.out, b.win[:z.n], 0, to, b.spans, z.coverEnd)
+	} else {
+		b.out, z.coverEnd = emit(b.out, b.win[:z.n], 0, to, b.spans, z.coverEnd)
+	}
 	z.n = copy(b.win, b.win[to:z.n])
 	z.coverEnd = max(z.coverEnd-to, 0)
 }
