@@ -18,8 +18,13 @@ async function main() {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: cfg.chromium,
     headless: true,
+    // Nothing but loopback: no background traffic, and every name except
+    // localhost resolves to nothing inside Chromium, so no DNS query leaves
+    // the machine (CI's netguard step checks it).
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run'],
+      '--disable-sync', '--no-first-run', '--disable-quic', '--disable-domain-reliability', '--no-pings',
+      '--disable-client-side-phishing-detection', '--disable-default-apps', '--disable-extensions',
+      '--dns-prefetch-disable', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1'],
     viewport: { width: 960, height: 640 },
     deviceScaleFactor: 1,
   });
