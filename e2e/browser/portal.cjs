@@ -24,7 +24,10 @@ async function main() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--no-first-run', '--disable-quic', '--disable-domain-reliability', '--no-pings',
       '--disable-client-side-phishing-detection', '--disable-default-apps', '--disable-extensions',
-      '--dns-prefetch-disable', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1'],
+      '--dns-prefetch-disable', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1',
+      // No DNS over HTTPS probes (to fixed resolver addresses) and no built-in
+      // resolver: name lookups stay with the rules above.
+      '--disable-features=DnsOverHttps,AsyncDns,DnsHttpssvc,UseDnsHttpsSvcb,OptimizationHints,MediaRouter,Translate,NetworkTimeServiceQuerying,CertificateTransparencyComponentUpdater,AutofillServerCommunication'],
     viewport: { width: 960, height: 640 },
     deviceScaleFactor: 1,
   });
