@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -76,7 +77,15 @@ type Handler struct {
 	auth      *Auth
 	fwd       *upstream.Forwarder
 	keepAlive *tokens.KeepAlive // nil unless Config.KeepAlive
+	// ownRefresher is the Refresher New made (Config.Refresher was nil):
+	// Close waits for its refreshes in flight. A caller's own Refresher is
+	// the caller's to shut down.
+	ownRefresher *tokens.Refresher
 }
+
+// closeRefreshWait bounds how long Close waits for refreshes in flight to
+// be saved.
+const closeRefreshWait = 10 * time.Second
 
 var _ http.Handler = (*Handler)(nil)
 
@@ -177,6 +186,9 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{obs: cfg.Observer, maxHeader: cfg.MaxHeaderBytes, prefix: cfg.Prefix, router: root, proxy: proxy, auth: auth, fwd: fwd, keepAlive: ka}
+	if cfg.Refresher == nil {
+		h.ownRefresher = injector.Refresher()
+	}
 	h.dispatch = http.HandlerFunc(h.serve)
 	return h, nil
 }
@@ -245,10 +257,18 @@ func matchProxy(prefix, p string) (Route, bool) {
 }
 
 // Close releases background work (JWKS refreshes, the KeepAlive) and idle
-// upstream connections.
+// upstream connections. When New made the Refresher, Close first waits (up
+// to 10 s) for the refreshes in flight to be saved, so that a refresh token
+// the provider has just rotated is not lost with the process; later
+// refreshes through this handler fail (tokens.ErrRefresherShutDown).
 func (h *Handler) Close() {
 	if h.keepAlive != nil {
 		_ = h.keepAlive.Close()
+	}
+	if h.ownRefresher != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeRefreshWait)
+		_ = h.ownRefresher.Shutdown(ctx)
+		cancel()
 	}
 	h.auth.Close()
 	h.fwd.CloseIdleConnections()
