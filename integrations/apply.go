@@ -32,7 +32,7 @@ func (in *Integration) Base(c *tokens.Connection) (*url.URL, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := checkBase(s)
+	u, err := checkBase(s, in.addrs)
 	if err != nil {
 		return nil, fmt.Errorf("integrations: base URL from the connection: %w", err)
 	}

@@ -46,6 +46,13 @@ func (in *Integration) compile() error {
 			cfg.Name = cfg.Slug
 		}
 	}
+	for _, s := range cfg.AllowAddresses {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("allowAddresses: %w", err)
+		}
+		in.addrs = append(in.addrs, p.Masked())
+	}
 	if err := in.compileBase(); err != nil {
 		return err
 	}
@@ -56,13 +63,6 @@ func (in *Integration) compile() error {
 		}
 		in.headers = append(in.headers, headerTemplate{name: http.CanonicalHeaderKey(name), tpl: t})
 		in.credentialHeaders = in.credentialHeaders || t.usesCredential()
-	}
-	for _, s := range cfg.AllowAddresses {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return fmt.Errorf("allowAddresses: %w", err)
-		}
-		in.addrs = append(in.addrs, p.Masked())
 	}
 	if in.cfg.FollowRedirects < 0 || in.cfg.FollowRedirects > 10 {
 		return errors.New("followRedirects must be 0..10")
@@ -98,7 +98,7 @@ func (in *Integration) compileBase() error {
 	}
 	in.policy = &hosts.Policy{Allow: allow, Schemes: cfg.AllowedSchemes, Ports: cfg.AllowedPorts}
 	if t.static() {
-		u, err := checkBase(cfg.BaseURL)
+		u, err := checkBase(cfg.BaseURL, in.addrs)
 		if err != nil {
 			return fmt.Errorf("baseUrl: %w", err)
 		}
@@ -120,8 +120,11 @@ func (in *Integration) compileBase() error {
 	return nil
 }
 
-// checkBase parses an expanded base URL and checks its form.
-func checkBase(s string) (*url.URL, error) {
+// checkBase parses an expanded base URL and checks its form. Its host is a
+// name, or an IP address inside allow (the integration's AllowAddresses: an
+// on-premises provider at an address); fully-qualified targets never name
+// an IP literal either way.
+func checkBase(s string, allow []netip.Prefix) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		return nil, errors.New("not a URL")
@@ -132,7 +135,7 @@ func checkBase(s string) (*url.URL, error) {
 	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
 		return nil, errors.New("must be scheme://host[:port][/path] without userinfo, query or fragment")
 	}
-	if err := hosts.CheckHost(u.Hostname()); err != nil {
+	if err := hosts.CheckHost(u.Hostname()); err != nil && !allowedAddress(u.Hostname(), allow) {
 		return nil, err
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
@@ -195,3 +198,18 @@ func (in *Integration) compileAuth() error {
 }
 
 // Key is the name connections of this integration are stored under: the type
+
+// allowedAddress reports whether host is an IP address in one of allow.
+func allowedAddress(host string, allow []netip.Prefix) bool {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

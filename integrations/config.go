@@ -57,7 +57,9 @@ type Config struct {
 	// placeholders take the connection's fields, such as
 	// "{instance_url}/services/data/v60.0" or "https://{shop}.myshopify.com/admin/api/2024-10".
 	// When a placeholder stands in the host, the expanded host must also match
-	// AllowedHosts. Required.
+	// AllowedHosts. Its host may be an IP address only inside AllowAddresses
+	// (an on-premises provider); it then serves relative paths only.
+	// Required.
 	BaseURL string `json:"baseUrl"`
 	// AllowedHosts are further hosts a fully-qualified URL may name, as exact
 	// names or "*.suffix" patterns. The base URL's host is always allowed.
