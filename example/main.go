@@ -89,8 +89,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := newHTTPServer(srv.handler, log)
 	banner("http://" + ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -113,4 +112,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 type server struct {
 	handler http.Handler
 	close   func()
+}
+
+// newHTTPServer is the demo's and the standalone mode's http.Server. Its
+// header limit is net/http's default (1 MiB), above the handler's own
+// (middleware.Config.MaxHeaderBytes, 64 KiB): an oversized header, such as a
+// user token of 70 KiB, gets the handler's JSON 431 REQUEST_HEADERS_TOO_LARGE
+// rather than the server's plain-text 431.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: http.DefaultMaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
