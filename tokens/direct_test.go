@@ -8,12 +8,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/onbehalf/onbehalf/internal/envproxytest"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -32,51 +32,11 @@ const proxyChildEnv = "ONBEHALF_TOKENS_PROXY_CHILD"
 // localhost or loopback addresses, so a loopback target would pass whatever
 // the transport's Proxy.
 func TestTokenRequestsIgnoreEnvProxy(t *testing.T) {
-	if os.Getenv(proxyChildEnv) != "" {
+	if envproxytest.InChild(proxyChildEnv) {
 		proxyChild(t)
 		return
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	var proxied atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			proxied.Add(1)
-			_ = c.Close()
-		}
-	}()
-
-	proxyURL := "http://" + ln.Addr().String()
-	env := []string{proxyChildEnv + "=1",
-		"HTTP_PROXY=" + proxyURL, "http_proxy=" + proxyURL,
-		"HTTPS_PROXY=" + proxyURL, "https_proxy=" + proxyURL}
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch strings.ToUpper(name) {
-		case "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "REQUEST_METHOD", "GOCOVERDIR":
-			continue // REQUEST_METHOD (CGI) would make net/http ignore HTTP_PROXY
-		}
-		env = append(env, kv)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestTokenRequestsIgnoreEnvProxy$", "-test.count=1", "-test.v")
-	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child process: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: TestTokenRequestsIgnoreEnvProxy/") {
-		t.Fatalf("the child process ran no case:\n%s", out)
-	}
-	if n := proxied.Load(); n != 0 {
-		t.Fatalf("the environment's proxy got %d connections, want 0\n%s", n, out)
-	}
+	envproxytest.Run(t, proxyChildEnv, "TestTokenRequestsIgnoreEnvProxy")
 }
 
 // proxyChild runs every way this package makes a token request, against
