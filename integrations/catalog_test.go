@@ -354,7 +354,7 @@ func TestCatalogOverrides(t *testing.T) {
 	})
 	t.Run("unknown type still needs a base URL", func(t *testing.T) {
 		if _, err := integrations.New(integrations.Config{Type: "nosuch"}); err == nil {
-			t.Error("NewIntegration(nosuch) succeeded")
+			t.Error("New(nosuch) succeeded")
 		}
 		if _, err := integrations.New(integrations.Config{Type: "custom", Slug: "slack"}); err == nil {
 			t.Error("a custom integration took catalog defaults")
