@@ -291,7 +291,7 @@ type Observation struct {
 // Retry-After.
 func (r *RateLimits) Observe(h http.Header, now time.Time) Observation {
 	o := Observation{Remaining: -1, Limit: -1}
-	o.RetryAfter, _ = parseRetryAfter(h.Get("Retry-After"), now)
+	o.RetryAfter, _ = ParseRetryAfter(h.Get("Retry-After"), now)
 	if r.remaining != "" {
 		o.Remaining = atoi(headerFirst(h, r.remaining))
 	} else {
@@ -356,7 +356,9 @@ func parseUsage(v, key string) (used, limit int, ok bool) {
 	return used, limit, used >= 0 && limit > 0
 }
 
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+// ParseRetryAfter parses a Retry-After value, in seconds or as an HTTP date
+// (a date in the past means no wait); false when v is neither.
+func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false

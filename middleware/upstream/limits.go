@@ -122,14 +122,8 @@ func (t *limitsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		maxWait = max(min(maxWait, dl.Sub(now)), 0)
 	}
 	if q, ok := t.quota(in.Key()); ok {
-		d, err := t.lim.Reserve(ctx, limits.Request{Key: scopeKey("quota", c.Project, c.User, in.Key()), Limit: q.limit()})
-		if err != nil {
-			closeBody(req)
-			return nil, limiterFailed(err)
-		}
-		if !d.Allowed {
-			closeBody(req)
-			return nil, quotaExceeded(d.Wait)
+		if _, err := t.reserve(req, limits.Request{Key: scopeKey("quota", c.Project, c.User, in.Key()), Limit: q.limit()}, quotaExceeded); err != nil {
+			return nil, err
 		}
 	}
 	if t.cfg.Disabled {
@@ -141,29 +135,19 @@ func (t *limitsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var wait time.Duration
 	static := rl.StaticLimits()
 	for i, l := range static {
-		d, err := t.lim.Reserve(ctx, limits.Request{Key: t.key(in, s, l.Scope, l.Field, i), BlockKey: blockKey,
-			Limit: limits.Limit{Rate: l.Rate(), Burst: l.BurstSize()}, MaxWait: maxWait})
+		w, err := t.reserve(req, limits.Request{Key: t.key(in, s, l.Scope, l.Field, i), BlockKey: blockKey,
+			Limit: limits.Limit{Rate: l.Rate(), Burst: l.BurstSize()}, MaxWait: maxWait}, rateLimited)
 		if err != nil {
-			closeBody(req)
-			return nil, limiterFailed(err)
+			return nil, err
 		}
-		if !d.Allowed {
-			closeBody(req)
-			return nil, rateLimited(d.Wait)
-		}
-		wait = max(wait, d.Wait)
+		wait = max(wait, w)
 	}
 	if len(static) == 0 { // headers only: the blocks the provider's answers set
-		d, err := t.lim.Reserve(ctx, limits.Request{Key: blockKey, MaxWait: maxWait})
+		w, err := t.reserve(req, limits.Request{Key: blockKey, MaxWait: maxWait}, rateLimited)
 		if err != nil {
-			closeBody(req)
-			return nil, limiterFailed(err)
+			return nil, err
 		}
-		if !d.Allowed {
-			closeBody(req)
-			return nil, rateLimited(d.Wait)
-		}
-		wait = d.Wait
+		wait = w
 	}
 	if wait > 0 {
 		timer := time.NewTimer(wait)
@@ -180,6 +164,22 @@ func (t *limitsTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.learn(ctx, rl, resp, blockKey)
 	}
 	return resp, err
+}
+
+// reserve takes one permit of r for req and returns how long to wait for
+// it. A limiter failure or a refusal (refused builds the 429) closes the
+// request's body: nothing is sent.
+func (t *limitsTransport) reserve(req *http.Request, r limits.Request, refused func(time.Duration) error) (time.Duration, error) {
+	d, err := t.lim.Reserve(req.Context(), r)
+	switch {
+	case err != nil:
+		closeBody(req)
+		return 0, limiterFailed(err)
+	case !d.Allowed:
+		closeBody(req)
+		return 0, refused(d.Wait)
+	}
+	return d.Wait, nil
 }
 
 // key names the bucket of a scope: one per connection, per account (the

@@ -64,17 +64,7 @@ func retryWait(ctx context.Context, rc integrations.RetryConfig, resp *http.Resp
 
 // retryAfter parses Retry-After in seconds or as an HTTP date.
 func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
+	return integrations.ParseRetryAfter(h.Get("Retry-After"), now)
 }
 
 // rateLimitReset reads the common reset headers: RateLimit-Reset (seconds,
