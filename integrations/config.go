@@ -38,6 +38,45 @@ type SchemeConfig struct {
 	In     string `json:"in,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Prefix string `json:"prefix,omitempty"`
+
+	// The OAuth2 flow's provider dialect. AuthURL and TokenURL above, and
+	// RefreshURL and RevokeURL, are templates (see the file comment of
+	// flow.go): a per-tenant endpoint such as
+	// "https://{shop}.myshopify.com/admin/oauth/access_token" takes the
+	// connection's inputs, and its expanded host must be allowed like the
+	// base URL's.
+
+	// RefreshURL is the token endpoint for the refresh_token grant; "" means TokenURL.
+	RefreshURL string `json:"refreshUrl,omitempty"`
+	// RevokeURL is the RFC 7009 revocation endpoint used when a connection
+	// is deleted; "" means the provider offers none (nothing is revoked).
+	RevokeURL string `json:"revokeUrl,omitempty"`
+	// AuthParams are extra query parameters of the authorization URL
+	// (Google's access_type=offline), templated.
+	AuthParams map[string]string `json:"authParams,omitempty"`
+	// ReauthParams are added to AuthParams when the user connects again an
+	// account that is already connected (Google's prompt=consent, without
+	// which no new refresh token is issued).
+	ReauthParams map[string]string `json:"reauthParams,omitempty"`
+	// TokenParams are extra parameters of the authorization-code exchange;
+	// RefreshParams of the refresh_token grant. Templated.
+	TokenParams   map[string]string `json:"tokenParams,omitempty"`
+	RefreshParams map[string]string `json:"refreshParams,omitempty"`
+	// ScopeParam is the authorization parameter that carries Scopes; ""
+	// means "scope" (Slack's user tokens use "user_scope").
+	ScopeParam string `json:"scopeParam,omitempty"`
+	// ScopeSeparator joins Scopes; "" means a space (RFC 6749 section 3.3).
+	ScopeSeparator string `json:"scopeSeparator,omitempty"`
+	// PKCE is PKCERequired, PKCEOptional or PKCEOff; "" means PKCEOptional.
+	PKCE string `json:"pkce,omitempty"`
+	// TokenBody is TokenBodyForm or TokenBodyJSON; "" means TokenBodyForm.
+	TokenBody string `json:"tokenBody,omitempty"`
+	// TokenPaths says where the token answer carries its values; the zero
+	// value means RFC 6749's names at the top level.
+	TokenPaths TokenPaths `json:"tokenPaths,omitzero"`
+	// DefaultLifetimeSeconds is the access token's lifetime when the token
+	// answer has no expires_in; 0 means such a token does not expire.
+	DefaultLifetimeSeconds int `json:"defaultLifetimeSeconds,omitempty"`
 }
 
 // Config describes one integration. It is what the standalone
@@ -99,6 +138,23 @@ type Config struct {
 	// Throttle turns on per-connection throttling fed by the provider's
 	// rate-limit headers; the zero value throttles nothing.
 	Throttle ThrottleConfig `json:"throttle,omitzero"`
+
+	// The connection's life (see flow.go).
+
+	// Inputs are asked of the user before the connect flow starts.
+	Inputs []Input `json:"inputs,omitempty"`
+	// Capture lists the values kept from the connect flow's answers.
+	Capture []Capture `json:"capture,omitempty"`
+	// Lookups run in order after the token exchange, with the new token.
+	Lookups []Lookup `json:"lookups,omitempty"`
+	// Verify is the request that tells whether a connection works; nil
+	// means none is known.
+	Verify *Verification `json:"verify,omitempty"`
+	// DeadTokens are answers other than 401 that mean the access token is
+	// dead: the credential stage refreshes once and replays once on them.
+	DeadTokens []DeadToken `json:"deadTokens,omitempty"`
+	// RefreshRules are the provider's refresh-token rules; nil means none known.
+	RefreshRules *RefreshRules `json:"refreshRules,omitempty"`
 }
 
 // Integration is a compiled Config. It is immutable and safe for
