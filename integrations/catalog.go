@@ -2,22 +2,24 @@ package integrations
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 	"sync"
 )
 
-// catalogJSON holds the built-in integration definitions: one object per
-// provider, an Config plus "docs" (the provider's API
+// catalogFiles holds the built-in integration definitions, one file per
+// provider, named after its type: a Config plus "docs" (the provider's API
 // documentation), "aliases" (other type names that select the entry) and
 // "notes" (what a user must know: connection fields, auth quirks).
 //
-//go:embed catalog.json
-var catalogJSON []byte
+//go:embed catalog/*.json
+var catalogFiles embed.FS
 
 type catalogEntry struct {
 	Config
@@ -32,15 +34,32 @@ type catalogIndex struct {
 }
 
 var loadCatalog = sync.OnceValues(func() (*catalogIndex, error) {
-	return parseCatalog(catalogJSON)
+	return parseCatalog(catalogFiles)
 })
 
-func parseCatalog(b []byte) (*catalogIndex, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
+// parseCatalog reads every catalog/*.json file of fsys: one entry each,
+// whose type must equal the file's name.
+func parseCatalog(fsys fs.FS) (*catalogIndex, error) {
+	names, err := fs.Glob(fsys, "catalog/*.json")
+	if err != nil {
+		return nil, fmt.Errorf("integrations: catalog: %w", err)
+	}
 	var entries []catalogEntry
-	if err := dec.Decode(&entries); err != nil {
-		return nil, fmt.Errorf("integrations: catalog.json: %w", err)
+	for _, name := range names {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("integrations: %s: %w", name, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		var e catalogEntry
+		if err := dec.Decode(&e); err != nil {
+			return nil, fmt.Errorf("integrations: %s: %w", name, err)
+		}
+		if want := strings.TrimSuffix(path.Base(name), ".json"); e.Type != want {
+			return nil, fmt.Errorf("integrations: %s: type %q must equal the file name %q", name, e.Type, want)
+		}
+		entries = append(entries, e)
 	}
 	slices.SortFunc(entries, func(a, b catalogEntry) int { return strings.Compare(a.Type, b.Type) })
 	idx := &catalogIndex{entries: entries, byName: map[string]*catalogEntry{}}
@@ -49,7 +68,7 @@ func parseCatalog(b []byte) (*catalogIndex, error) {
 		e := &entries[i]
 		for _, n := range append([]string{e.Type}, e.Aliases...) {
 			if _, dup := idx.byName[n]; dup {
-				return nil, fmt.Errorf("integrations: catalog.json: type name %q used twice", n)
+				return nil, fmt.Errorf("integrations: catalog: type name %q used twice", n)
 			}
 			idx.byName[n] = e
 		}
