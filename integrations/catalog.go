@@ -16,7 +16,9 @@ import (
 // catalogFiles holds the built-in integration definitions, one file per
 // provider, named after its type: a Config plus "docs" (the provider's API
 // documentation), "aliases" (other type names that select the entry) and
-// "notes" (what a user must know: connection fields, auth quirks).
+// "notes" (what a user must know: connection fields, auth quirks) and
+// "sources" (the provider's pages each fact comes from, each with the date
+// it was checked).
 //
 //go:embed catalog/*.json
 var catalogFiles embed.FS
@@ -26,6 +28,7 @@ type catalogEntry struct {
 	Docs    string   `json:"docs"`
 	Aliases []string `json:"aliases,omitempty"`
 	Notes   string   `json:"notes,omitempty"`
+	Sources []string `json:"sources,omitempty"`
 }
 
 type catalogIndex struct {
