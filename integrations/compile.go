@@ -76,6 +76,9 @@ func (in *Integration) compile() error {
 	if err := in.compileRateLimits(); err != nil {
 		return err
 	}
+	if err := in.compileVerify(); err != nil {
+		return err
+	}
 	return in.compileAuth()
 }
 

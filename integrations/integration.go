@@ -25,6 +25,7 @@ type Integration struct {
 	// credentialHeaders reports that a header template uses a credential value.
 	credentialHeaders bool
 	rateLimits        *RateLimits // compiled cfg.RateLimits; never nil after New
+	verifyPath        *template   // compiled cfg.Verify.Path; nil without Verify
 }
 
 type headerTemplate struct {

@@ -1,0 +1,122 @@
+package integrations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/onbehalf/onbehalf/tokens"
+)
+
+// ErrNoVerification is returned by Verify for an integration whose Config
+// has no Verify request.
+var ErrNoVerification = errors.New("integrations: no verification request is configured")
+
+// VerifyError is Verify's answer when the provider answered a status that
+// Verification.OK does not list: the connection does not work.
+type VerifyError struct {
+	Status int // the provider's status
+}
+
+func (e *VerifyError) Error() string {
+	return fmt.Sprintf("integrations: verification answered status %d", e.Status)
+}
+
+// compileVerify checks cfg.Verify.
+func (in *Integration) compileVerify() error {
+	v := in.cfg.Verify
+	if v == nil {
+		return nil
+	}
+	if v.Path == "" {
+		return errors.New("verify.path is required")
+	}
+	if v.Method != "" && (strings.ToUpper(v.Method) != v.Method || strings.ContainsAny(v.Method, " \t/")) {
+		return fmt.Errorf("verify.method %q is not an upper-case HTTP method", v.Method)
+	}
+	for i, s := range v.OK {
+		if s < 100 || s > 599 {
+			return fmt.Errorf("verify.ok[%d]: %d is not an HTTP status", i, s)
+		}
+	}
+	t, err := parseTemplate(v.Path)
+	if err != nil {
+		return fmt.Errorf("verify.path: %w", err)
+	}
+	in.verifyPath = t
+	return nil
+}
+
+// Verify runs the integration's verification request (Config.Verify) for
+// connection c: the path joined to the connection's base URL, the
+// credential and headers applied as for a proxied call. client must be a
+// client whose transport is the guarded dial (hosts), as the proxy's is; it
+// must not follow redirects to other hosts with the credential. Verify
+// answers nil when the status is one Verification.OK lists (200 to 299
+// when empty), a *VerifyError for another status, ErrNoVerification when
+// there is no request, and the transport's error otherwise. It reads at
+// most 64 KiB of the answer and never returns its body: the body may carry
+// the credential.
+func (in *Integration) Verify(ctx context.Context, client *http.Client, c *tokens.Connection) error {
+	v := in.cfg.Verify
+	if v == nil || in.verifyPath == nil {
+		return ErrNoVerification
+	}
+	base, err := in.BaseURL(c)
+	if err != nil {
+		return err
+	}
+	p, err := in.verifyPath.expand(c, url.PathEscape)
+	if err != nil {
+		return err
+	}
+	ref, err := url.Parse(p)
+	if err != nil || ref.IsAbs() || ref.Host != "" {
+		return fmt.Errorf("integrations: verify.path %q is not a relative path", v.Path)
+	}
+	u := *base
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + strings.TrimPrefix(ref.Path, "/")
+	u.RawPath = ""
+	u.RawQuery = ref.RawQuery
+	method := v.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	if err := in.Apply(req.Header, req.URL, c); err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("integrations: verification request: %w", stripURL(err))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	ok := v.OK
+	if len(ok) == 0 {
+		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+			return nil
+		}
+	} else if slices.Contains(ok, resp.StatusCode) {
+		return nil
+	}
+	return &VerifyError{Status: resp.StatusCode}
+}
+
+// stripURL drops the URL from a *url.Error: an API key may travel in the query.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
