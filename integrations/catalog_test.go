@@ -272,7 +272,7 @@ func TestCatalogOverrides(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := in.Config().Auth
-		if a.Type != integrations.AuthOAuth2 || a.TokenURL != "https://api.hubapi.com/oauth/v1/token" || a.AuthStyle != "params" ||
+		if a.Type != integrations.AuthOAuth2 || a.TokenURL != "https://api.hubapi.com/oauth/2026-03/token" || a.AuthStyle != "params" ||
 			a.ClientID != "id" || !reflect.DeepEqual(a.Scopes, []string{"oauth", "tickets"}) {
 			t.Errorf("auth = %+v", a)
 		}
