@@ -8,6 +8,14 @@ var moreCatalogCases = []catalogCase{
 	{typ: "box", base: "https://api.box.com/2.0", neighbours: []string{"account.box.com"}},
 	{typ: "calendly", base: "https://api.calendly.com", neighbours: []string{"auth.calendly.com"}},
 	{typ: "close", base: "https://api.close.com/api/v1", neighbours: []string{"app.close.com"}},
+	{typ: "activecampaign", fields: map[string]string{"account": "123456demo"}, base: "https://123456demo.api-us1.com/api/3",
+		sibling: "https://123456demo.api-us1.com/api/3/users/me", neighbours: []string{"api-us1.com", "123456demo.activehosted.com"},
+		hostile: map[string]string{"account": "evil.com/"}},
+	{typ: "front", base: "https://api2.frontapp.com", neighbours: []string{"app.frontapp.com"}},
+	{typ: "helpscout", base: "https://api.helpscout.net/v2", neighbours: []string{"secure.helpscout.net"}},
+	{typ: "zohocrm", fields: map[string]string{"api_domain": "https://www.zohoapis.com"}, base: "https://www.zohoapis.com/crm/v6",
+		sibling: "https://www.zohoapis.eu/crm/v6/Leads", neighbours: []string{"accounts.zoho.com", "zohoapis.com"},
+		hostile: map[string]string{"api_domain": "https://www.zohoapis.com.evil.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
