@@ -16,6 +16,9 @@ var moreCatalogCases = []catalogCase{
 	{typ: "zohocrm", fields: map[string]string{"api_domain": "https://www.zohoapis.com"}, base: "https://www.zohoapis.com/crm/v6",
 		sibling: "https://www.zohoapis.eu/crm/v6/Leads", neighbours: []string{"accounts.zoho.com", "zohoapis.com"},
 		hostile: map[string]string{"api_domain": "https://www.zohoapis.com.evil.com"}},
+	{typ: "bitbucket", base: "https://api.bitbucket.org/2.0", neighbours: []string{"bitbucket.org"}},
+	{typ: "gitlab", base: "https://gitlab.com/api/v4", neighbours: []string{"about.gitlab.com", "gitlab.com.evil.com"}},
+	{typ: "sentry", base: "https://sentry.io/api/0", neighbours: []string{"o1.ingest.sentry.io"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
