@@ -19,6 +19,10 @@ var moreCatalogCases = []catalogCase{
 	{typ: "bitbucket", base: "https://api.bitbucket.org/2.0", neighbours: []string{"bitbucket.org"}},
 	{typ: "gitlab", base: "https://gitlab.com/api/v4", neighbours: []string{"about.gitlab.com", "gitlab.com.evil.com"}},
 	{typ: "sentry", base: "https://sentry.io/api/0", neighbours: []string{"o1.ingest.sentry.io"}},
+	{typ: "docusign", fields: map[string]string{"base_uri": "https://na2.docusign.net", "account_id": "a4ec37d6-0000-0000-0000-143885c00000"},
+		base: "https://na2.docusign.net/restapi/v2.1/accounts/a4ec37d6-0000-0000-0000-143885c00000", sibling: "https://account.docusign.com/oauth/userinfo",
+		neighbours: []string{"docusign.net.evil.com", "docusign.com"},
+		hostile:    map[string]string{"base_uri": "https://na2.docusign.net.evil.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
