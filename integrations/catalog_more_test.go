@@ -23,6 +23,10 @@ var moreCatalogCases = []catalogCase{
 		base: "https://na2.docusign.net/restapi/v2.1/accounts/a4ec37d6-0000-0000-0000-143885c00000", sibling: "https://account.docusign.com/oauth/userinfo",
 		neighbours: []string{"docusign.net.evil.com", "docusign.com"},
 		hostile:    map[string]string{"base_uri": "https://na2.docusign.net.evil.com"}},
+	{typ: "dynamics365", fields: map[string]string{"org": "yourorg", "region": "crm4"}, base: "https://yourorg.api.crm4.dynamics.com/api/data/v9.2",
+		neighbours: []string{"login.microsoftonline.com", "dynamics.com.evil.com"},
+		hostile:    map[string]string{"org": "evil.com/"}},
+	{typ: "miro", base: "https://api.miro.com", neighbours: []string{"miro.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
