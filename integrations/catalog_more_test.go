@@ -27,6 +27,9 @@ var moreCatalogCases = []catalogCase{
 		neighbours: []string{"login.microsoftonline.com", "dynamics.com.evil.com"},
 		hostile:    map[string]string{"org": "evil.com/"}},
 	{typ: "miro", base: "https://api.miro.com", neighbours: []string{"miro.com"}},
+	{typ: "clickup", base: "https://api.clickup.com/api/v2", neighbours: []string{"app.clickup.com"}},
+	{typ: "klaviyo", base: "https://a.klaviyo.com/api", neighbours: []string{"www.klaviyo.com"}},
+	{typ: "monday", base: "https://api.monday.com/v2", neighbours: []string{"auth.monday.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
