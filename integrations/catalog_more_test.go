@@ -30,6 +30,8 @@ var moreCatalogCases = []catalogCase{
 	{typ: "clickup", base: "https://api.clickup.com/api/v2", neighbours: []string{"app.clickup.com"}},
 	{typ: "klaviyo", base: "https://a.klaviyo.com/api", neighbours: []string{"www.klaviyo.com"}},
 	{typ: "monday", base: "https://api.monday.com/v2", neighbours: []string{"auth.monday.com"}},
+	{typ: "basecamp", fields: map[string]string{"account_id": "999999999"}, base: "https://3.basecampapi.com/999999999",
+		sibling: "https://launchpad.37signals.com/authorization.json", neighbours: []string{"basecamp.com", "launchpad.37signals.com.evil.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
