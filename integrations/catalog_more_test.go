@@ -32,6 +32,9 @@ var moreCatalogCases = []catalogCase{
 	{typ: "monday", base: "https://api.monday.com/v2", neighbours: []string{"auth.monday.com"}},
 	{typ: "basecamp", fields: map[string]string{"account_id": "999999999"}, base: "https://3.basecampapi.com/999999999",
 		sibling: "https://launchpad.37signals.com/authorization.json", neighbours: []string{"basecamp.com", "launchpad.37signals.com.evil.com"}},
+	{typ: "square", base: "https://connect.squareup.com/v2", sibling: "https://connect.squareupsandbox.com/v2/locations",
+		neighbours: []string{"squareup.com", "squareupsandbox.com"}},
+	{typ: "webflow", base: "https://api.webflow.com/v2", neighbours: []string{"webflow.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
