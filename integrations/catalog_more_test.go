@@ -35,6 +35,8 @@ var moreCatalogCases = []catalogCase{
 	{typ: "square", base: "https://connect.squareup.com/v2", sibling: "https://connect.squareupsandbox.com/v2/locations",
 		neighbours: []string{"squareup.com", "squareupsandbox.com"}},
 	{typ: "webflow", base: "https://api.webflow.com/v2", neighbours: []string{"webflow.com"}},
+	{typ: "brevo", base: "https://api.brevo.com/v3", neighbours: []string{"app.brevo.com"}},
+	{typ: "sendgrid", base: "https://api.sendgrid.com/v3", neighbours: []string{"sendgrid.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
