@@ -37,6 +37,9 @@ var moreCatalogCases = []catalogCase{
 	{typ: "webflow", base: "https://api.webflow.com/v2", neighbours: []string{"webflow.com"}},
 	{typ: "brevo", base: "https://api.brevo.com/v3", neighbours: []string{"app.brevo.com"}},
 	{typ: "sendgrid", base: "https://api.sendgrid.com/v3", neighbours: []string{"sendgrid.com"}},
+	{typ: "microsoftExcel", base: "https://graph.microsoft.com/v1.0", neighbours: []string{"login.microsoftonline.com"}},
+	{typ: "microsoftPlanner", base: "https://graph.microsoft.com/v1.0", neighbours: []string{"login.microsoftonline.com"}},
+	{typ: "microsoftTodo", base: "https://graph.microsoft.com/v1.0", neighbours: []string{"login.microsoftonline.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
