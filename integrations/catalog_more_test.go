@@ -43,6 +43,7 @@ var moreCatalogCases = []catalogCase{
 	{typ: "googleTasks", base: "https://tasks.googleapis.com/tasks/v1", neighbours: []string{"accounts.google.com"}},
 	{typ: "googledocs", base: "https://docs.googleapis.com/v1", neighbours: []string{"docs.google.com"}},
 	{typ: "googleslides", base: "https://slides.googleapis.com/v1", neighbours: []string{"docs.google.com"}},
+	{typ: "googleforms", base: "https://forms.googleapis.com/v1", neighbours: []string{"docs.google.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
