@@ -44,6 +44,8 @@ var moreCatalogCases = []catalogCase{
 	{typ: "googledocs", base: "https://docs.googleapis.com/v1", neighbours: []string{"docs.google.com"}},
 	{typ: "googleslides", base: "https://slides.googleapis.com/v1", neighbours: []string{"docs.google.com"}},
 	{typ: "googleforms", base: "https://forms.googleapis.com/v1", neighbours: []string{"docs.google.com"}},
+	{typ: "youtube", base: "https://www.googleapis.com/youtube/v3", sibling: "https://www.googleapis.com/upload/youtube/v3/videos",
+		neighbours: []string{"youtube.com", "accounts.google.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
