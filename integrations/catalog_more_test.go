@@ -46,6 +46,8 @@ var moreCatalogCases = []catalogCase{
 	{typ: "googleforms", base: "https://forms.googleapis.com/v1", neighbours: []string{"docs.google.com"}},
 	{typ: "youtube", base: "https://www.googleapis.com/youtube/v3", sibling: "https://www.googleapis.com/upload/youtube/v3/videos",
 		neighbours: []string{"youtube.com", "accounts.google.com"}},
+	{typ: "wrike", fields: map[string]string{"host": "www.wrike.com"}, base: "https://www.wrike.com/api/v4",
+		neighbours: []string{"wrike.com.evil.com"}, hostile: map[string]string{"host": "evil.com/"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
