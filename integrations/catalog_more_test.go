@@ -48,6 +48,7 @@ var moreCatalogCases = []catalogCase{
 		neighbours: []string{"youtube.com", "accounts.google.com"}},
 	{typ: "wrike", fields: map[string]string{"host": "www.wrike.com"}, base: "https://www.wrike.com/api/v4",
 		neighbours: []string{"wrike.com.evil.com"}, hostile: map[string]string{"host": "evil.com/"}},
+	{typ: "gusto", base: "https://api.gusto.com", sibling: "https://api.gusto-demo.com/v1/me", neighbours: []string{"gusto.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
