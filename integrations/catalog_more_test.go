@@ -49,6 +49,7 @@ var moreCatalogCases = []catalogCase{
 	{typ: "wrike", fields: map[string]string{"host": "www.wrike.com"}, base: "https://www.wrike.com/api/v4",
 		neighbours: []string{"wrike.com.evil.com"}, hostile: map[string]string{"host": "evil.com/"}},
 	{typ: "gusto", base: "https://api.gusto.com", sibling: "https://api.gusto-demo.com/v1/me", neighbours: []string{"gusto.com"}},
+	{typ: "constantcontact", base: "https://api.cc.email/v3", neighbours: []string{"authz.constantcontact.com"}},
 }
 
 func init() { catalogCases = append(catalogCases, moreCatalogCases...) }
