@@ -7,7 +7,7 @@
 // when it could not run.
 //
 // Input: one JSON argument {chromium, hostUrl, base, project, token,
-// foreignUrl, code, redirectUrl, verifier, artifacts}.
+// foreignUrl, code, redirectUrl, verifier, apiKey, artifacts}.
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -111,6 +111,28 @@ async function main() {
     await page.waitForFunction(() => window.__events.some((e) => e.cb === 'onClose'), null, { timeout: 10000 });
     await page.waitForFunction(() => document.querySelector('iframe').style.display === 'none', null, { timeout: 10000 });
     out.steps.push('onClose fired, iframe hidden');
+
+    // An integration with an input: the user types an API key into the portal.
+    await page.evaluate(() => {
+      const ev = window.__events;
+      window.Paragon.paragon.connect('custom.keylab', {
+        onSuccess: (e, user) => ev.push({ cb: 'keylab:onSuccess', e, enabled: user.integrations['custom.keylab'].enabled }),
+        onError: (e) => ev.push({ cb: 'keylab:onError', message: String(e && e.message) }),
+        onClose: () => ev.push({ cb: 'keylab:onClose' }),
+      });
+    });
+    await frame.getByRole('button', { name: 'Connect', exact: true }).click({ timeout: 15000 });
+    await frame.getByLabel('KeyLab API key').fill(cfg.apiKey);
+    await shot(page, 'sdk-portal-api-key.png');
+    await frame.getByRole('button', { name: 'Save' }).click();
+    await page.waitForFunction(() => window.__events.some((e) => e.cb === 'keylab:onSuccess' || e.cb === 'keylab:onError'), null, { timeout: 15000 });
+    events = await page.evaluate(() => window.__events);
+    check('API key connect onSuccess', events.some((e) => e.cb === 'keylab:onSuccess' && e.enabled === true), events);
+    await frame.getByRole('button', { name: 'Close' }).click();
+    await page.waitForFunction(() => window.__events.some((e) => e.cb === 'keylab:onClose'), null, { timeout: 10000 });
+    const keyTasks = await page.evaluate(() => window.Paragon.paragon.request('custom.keylab', '/tasks', { method: 'GET' }));
+    check('request() with the typed key', JSON.stringify(keyTasks).includes('Write the proxy'), keyTasks);
+    out.steps.push('API key typed into the portal; request() works');
 
     const user = await page.evaluate((key) => window.Paragon.paragon.getUser().integrations[key], KEY);
     check('getUser enabled', user.enabled === true && !!user.credentialId, user);

@@ -93,7 +93,13 @@ func TestSDKAccountFunctionsInBrowser(t *testing.T) {
 	origin := "http://" + srv.Listener.Addr().String()
 	public := origin + "/api"
 	projects := []middleware.ProjectConfig{{ID: project, Keys: []middleware.KeyConfig{signer.KeyConfig()}}}
-	reg, err := integrations.NewStaticRegistry(map[string][]integrations.Config{project: {onbehalftest.TaskLabIntegration(base, "sdk-client", "sdk-secret")}})
+	// KeyLab: TaskLab's API behind an API key the user types into the portal.
+	keylab := onbehalftest.TaskLabIntegration(base, "", "")
+	keylab.ID, keylab.Slug, keylab.Name = "keylab-id", "keylab", "KeyLab"
+	keylab.Auth = integrations.SchemeConfig{Type: integrations.AuthAPIKey, Prefix: "Bearer "}
+	apiKey, _ := tl.Issue(time.Hour)
+	reg, err := integrations.NewStaticRegistry(map[string][]integrations.Config{project: {
+		onbehalftest.TaskLabIntegration(base, "sdk-client", "sdk-secret"), keylab}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +156,7 @@ func TestSDKAccountFunctionsInBrowser(t *testing.T) {
 	}
 	in, _ := json.Marshal(map[string]any{"chromium": chromium, "hostUrl": origin + "/app", "base": public, "project": project,
 		"token": signer.MustToken(project, "sdk-user"), "foreignUrl": onbehalftest.LocalhostURL(foreign.URL) + "/",
-		"code": code, "redirectUrl": completeRedirect, "verifier": verifier, "artifacts": artifacts})
+		"code": code, "redirectUrl": completeRedirect, "apiKey": apiKey, "verifier": verifier, "artifacts": artifacts})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "sdk.cjs"), string(in))
@@ -180,10 +186,15 @@ func TestSDKAccountFunctionsInBrowser(t *testing.T) {
 			t.Errorf("console: %s", e)
 		}
 	}
-	// What is stored at the end: the completeInstall connection.
+	// What is stored at the end: KeyLab's key and the completeInstall connection.
 	conns, err := store.List(t.Context(), project, "sdk-user")
-	if err != nil || len(conns) != 1 || !conns[0].Active() {
+	if err != nil || len(conns) != 2 {
 		t.Fatalf("stored at the end: %d connections (%v)", len(conns), err)
+	}
+	for _, c := range conns {
+		if !c.Active() || c.Integration == "custom.keylab" && c.Credential.APIKey != apiKey {
+			t.Errorf("stored %s: active %v", c.Integration, c.Active())
+		}
 	}
 	if tl.Revocations() < 2 {
 		t.Errorf("uninstalls revoked %d grants at TaskLab, want 2", tl.Revocations())
