@@ -80,6 +80,27 @@ async function main() {
     await page.evaluate(() => document.getElementById('foreign').remove());
     out.steps.push('foreign message ignored');
 
+    // connect(), refused at the provider: onError fires, connect() rejects.
+    await page.evaluate((key) => {
+      const ev = window.__events;
+      window.Paragon.paragon.connect(key, {
+        onError: (e) => ev.push({ cb: 'deny:onError', message: String(e && e.message) }),
+        onClose: () => ev.push({ cb: 'deny:onClose' }),
+      }).catch((e) => ev.push({ cb: 'deny:rejected', message: String(e && e.message) }));
+    }, KEY);
+    const [denyPopup] = await Promise.all([context.waitForEvent('page', { timeout: 15000 }),
+      sdkFrame().getByRole('button', { name: 'Connect', exact: true }).click({ timeout: 15000 })]);
+    await denyPopup.waitForURL(/\/oauth\/authorize/, { timeout: 20000 });
+    await denyPopup.getByRole('button', { name: 'Deny' }).click({ timeout: 20000 });
+    await page.waitForFunction(() => window.__events.some((e) => e.cb === 'deny:rejected'), null, { timeout: 20000 });
+    await sdkFrame().getByText('Access was not granted').waitFor({ timeout: 10000 });
+    await shot(page, 'sdk-portal-denied.png');
+    let denied = await page.evaluate(() => window.__events);
+    check('onError on a refusal', denied.some((e) => e.cb === 'deny:onError' && e.message.includes('not granted')), denied);
+    await sdkFrame().getByRole('button', { name: 'Close' }).click();
+    await page.waitForFunction(() => window.__events.some((e) => e.cb === 'deny:onClose'), null, { timeout: 10000 });
+    out.steps.push('refusal: onError fired');
+
     // connect(): the portal opens in the SDK's iframe, the user connects.
     await page.evaluate((key) => {
       const { paragon } = window.Paragon;
