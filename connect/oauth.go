@@ -213,6 +213,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	outcome.Set("onbehalf_status", StatusConnected)
 	outcome.Set("credentialId", c.ID)
+	h.sessionConnected(r.Context(), st, c)
 }
 
 // fields collects the well-known and configured extra fields of a token answer.

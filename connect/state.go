@@ -36,6 +36,9 @@ type State struct {
 	// "" when browser binding is off.
 	Browser string
 	Expires time.Time
+	// Session is the SDK session id of a popup install (the SDK's
+	// oauthMetaKeyId); "" for other flows.
+	Session string
 }
 
 // StateStore keeps pending states. Keys are the SHA-256 (hex) of the state
