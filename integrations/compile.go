@@ -79,6 +79,9 @@ func (in *Integration) compile() error {
 	if err := in.compileVerify(); err != nil {
 		return err
 	}
+	if err := in.compileDeadTokens(); err != nil {
+		return err
+	}
 	return in.compileAuth()
 }
 
