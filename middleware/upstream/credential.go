@@ -17,8 +17,9 @@ import (
 // integration names dead-token answers (integrations.Config.DeadTokens, such
 // as Salesforce's INVALID_SESSION_ID) are handled like a 401.
 type credentialTransport struct {
-	refresher *tokens.Refresher // nil: no refresh-on-401
-	next      http.RoundTripper // retry → throttle → guarded transport
+	refresher *tokens.Refresher  // nil: no refresh-on-401
+	usage     *tokens.UseTracker // nil: last use not recorded
+	next      http.RoundTripper  // retry → throttle → guarded transport
 }
 
 func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -26,8 +27,14 @@ func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	if err != nil {
 		return nil, err
 	}
-	if s := StateFrom(req.Context()); s.Integration.FollowRedirects() > 0 {
-		return t.follow(req, resp, s)
+	s := StateFrom(req.Context())
+	if s.Integration.FollowRedirects() > 0 {
+		if resp, err = t.follow(req, resp, s); err != nil {
+			return nil, err
+		}
+	}
+	if t.usage != nil && resp.StatusCode < 400 {
+		t.usage.Used(s.Connection.Key())
 	}
 	return resp, nil
 }
