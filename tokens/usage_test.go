@@ -211,3 +211,31 @@ func TestHealthVerificationFailed(t *testing.T) {
 		t.Fatalf("after a pass: previous %q, state %s; want http_403, healthy", prev, HealthOf(c).State)
 	}
 }
+
+// With short-lived tokens the KeepAlive's head start is capped like the
+// Refresher's margin, plus one Interval: it refreshes a token one tick
+// before a request would find it due.
+func TestKeepAliveAheadOfShortTokens(t *testing.T) {
+	mem := NewMemoryStore()
+	now := time.Now().Round(0)
+	c := &Connection{Project: "p", User: "u", Integration: "slack", Credential: Credential{AccessToken: "a", RefreshToken: "r",
+		ObtainedAt: now.Add(-12 * time.Second), Expiry: now.Add(18 * time.Second)}} // 30 s tokens
+	if err := mem.Save(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	g := newRotatingGrant(30 * time.Second)
+	ka := newTestKeepAlive(t, mem, NewMemoryLocker(), g, KeepAliveConfig{Interval: 5 * time.Second, Now: func() time.Time { return now }})
+	if !ka.cfg.Refresher.Valid(c) {
+		t.Fatal("the Refresher finds the token due already: the case is not one the KeepAlive must be ahead of")
+	}
+	if st := ka.Tick(context.Background()); st.Refreshed != 1 || g.count(c.Key()) != 1 {
+		t.Fatalf("tick: %+v, %d token requests; want the token refreshed a tick before it is due", st, g.count(c.Key()))
+	}
+	// A fresh 30 s token is not refreshed at once.
+	fresh, _ := mem.Get(context.Background(), c.Key())
+	ka2 := newTestKeepAlive(t, mem, NewMemoryLocker(), g, KeepAliveConfig{Interval: 5 * time.Second,
+		Now: func() time.Time { return fresh.Credential.ObtainedAt.Add(time.Second) }})
+	if st := ka2.Tick(context.Background()); st.Refreshed != 0 {
+		t.Fatalf("a token one second old was refreshed: %+v", st)
+	}
+}
