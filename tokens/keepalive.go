@@ -28,12 +28,12 @@ type KeepAliveConfig struct {
 	// negative is an error.
 	Interval time.Duration
 	// Ahead: a connection whose access token expires within Ahead is
-	// refreshed, at most MaxMarginFraction of its lifetime plus Interval
-	// early (and never more than its lifetime): a short-lived token is
-	// refreshed one tick before a request would find it due (the
-	// Refresher's margin is capped at MaxMarginFraction of the lifetime
-	// too), not the moment it is issued unless Interval is above half its
-	// lifetime. Keep Ahead above the Refresher's Margin plus Interval, so a
+	// refreshed, at most MaxMarginFraction of its lifetime plus two
+	// Intervals early (and never more than its lifetime): a short-lived
+	// token is refreshed at least one Interval before a request would find
+	// it due (the Refresher's margin is capped at MaxMarginFraction of the
+	// lifetime too), not the moment it is issued unless two Intervals
+	// exceed half its lifetime. Keep Ahead above the Refresher's Margin plus Interval, so a
 	// request never finds a token due. Zero means 5 minutes; negative is an
 	// error.
 	Ahead time.Duration
@@ -380,8 +380,8 @@ func (ka *KeepAlive) verify(ctx context.Context, k Key, before time.Time, st *Ti
 const verifyLockPrefix = "onbehalf:verify:"
 
 // dueAt returns when the KeepAlive should refresh c: Ahead before its
-// access token expires (at most MaxMarginFraction of its lifetime plus
-// Interval early, at most its lifetime), or
+// access token expires (at most MaxMarginFraction of its lifetime plus two
+// Intervals early, at most its lifetime), or
 // IdleAhead before its refresh token's idle expiry, whichever is first;
 // the zero time when it is neither.
 func (ka *KeepAlive) dueAt(c *Connection) time.Time {
@@ -389,9 +389,11 @@ func (ka *KeepAlive) dueAt(c *Connection) time.Time {
 	if exp := c.Credential.Expiry; !exp.IsZero() {
 		ahead := ka.cfg.Ahead
 		if life := exp.Sub(c.Credential.ObtainedAt); !c.Credential.ObtainedAt.IsZero() && life > 0 {
-			// One Interval before the Refresher's own margin would make a
-			// request find it due, and never more than its lifetime.
-			ahead = min(ahead, time.Duration(float64(life)*MaxMarginFraction)+ka.cfg.Interval, life)
+			// Two Intervals before the Refresher's own margin would make a
+			// request find it due (a tick lands anywhere in the first, so
+			// the refresh has at least one Interval to complete), and
+			// never more than its lifetime.
+			ahead = min(ahead, time.Duration(float64(life)*MaxMarginFraction)+2*ka.cfg.Interval, life)
 		}
 		at = exp.Add(-ahead)
 	}

@@ -213,8 +213,8 @@ func TestHealthVerificationFailed(t *testing.T) {
 }
 
 // With short-lived tokens the KeepAlive's head start is capped like the
-// Refresher's margin, plus one Interval: it refreshes a token one tick
-// before a request would find it due.
+// Refresher's margin, plus two Intervals: it refreshes a token at least a
+// tick before a request would find it due.
 func TestKeepAliveAheadOfShortTokens(t *testing.T) {
 	mem := NewMemoryStore()
 	now := time.Now().Round(0)
@@ -224,7 +224,7 @@ func TestKeepAliveAheadOfShortTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := newRotatingGrant(30 * time.Second)
-	ka := newTestKeepAlive(t, mem, NewMemoryLocker(), g, KeepAliveConfig{Interval: 5 * time.Second, Now: func() time.Time { return now }})
+	ka := newTestKeepAlive(t, mem, NewMemoryLocker(), g, KeepAliveConfig{Interval: 2 * time.Second, Now: func() time.Time { return now }})
 	if !ka.cfg.Refresher.Valid(c) {
 		t.Fatal("the Refresher finds the token due already: the case is not one the KeepAlive must be ahead of")
 	}
@@ -233,7 +233,7 @@ func TestKeepAliveAheadOfShortTokens(t *testing.T) {
 	}
 	// A fresh 30 s token is not refreshed at once.
 	fresh, _ := mem.Get(context.Background(), c.Key())
-	ka2 := newTestKeepAlive(t, mem, NewMemoryLocker(), g, KeepAliveConfig{Interval: 5 * time.Second,
+	ka2 := newTestKeepAlive(t, mem, NewMemoryLocker(), g, KeepAliveConfig{Interval: 2 * time.Second,
 		Now: func() time.Time { return fresh.Credential.ObtainedAt.Add(time.Second) }})
 	if st := ka2.Tick(context.Background()); st.Refreshed != 0 {
 		t.Fatalf("a token one second old was refreshed: %+v", st)
