@@ -29,7 +29,8 @@ type UseTrackerConfig struct {
 // connection once, compare-and-swap, and only when the stored LastUsed is
 // older than Interval, so that several replicas sharing a store write a busy
 // connection about once per Interval between them, not once per request.
-// LastUsed is therefore exact to about one Interval.
+// LastUsed is therefore behind the true last use by at most about two
+// Intervals (a mark just after a write waits for the write after next).
 //
 // Why a field of the record rather than a store of its own: health is read
 // with the connection (HealthOf, /sdk/me) at no extra cost, every store

@@ -36,7 +36,8 @@ import (
 
 // Three replicas in separate processes, sharing Redis (then Postgres),
 // against fosite (rotation, reuse detection). The test binary runs itself as
-// each replica: TestReplicaChild, with its settings in replicaEnv. A replica
+// each replica: the same top-level test, which finds its settings in
+// replicaEnv and serves instead of testing. A replica
 // serves the onbehalf handler on a loopback port it prints ("LISTEN <url>"),
 // prints each lifecycle event it sends ("EVENT <json>"), and stops when its
 // stdin closes; the parent sends the requests, kills replicas with SIGKILL
@@ -63,13 +64,8 @@ type replicaSettings struct {
 	KeepAliveMs int `json:"keepAliveMs,omitempty"`
 }
 
-// TestReplicaChild is the body of a replica process, not a test of its own:
-// it is skipped unless the replica tests started it.
-func TestReplicaChild(t *testing.T) {
-	raw := os.Getenv(replicaEnv)
-	if raw == "" {
-		t.Skip("a replica process of TestReplicas*")
-	}
+// replicaChild is the body of a replica process.
+func replicaChild(t *testing.T, raw string) {
 	var s replicaSettings
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
 		t.Fatal(err)
@@ -178,14 +174,15 @@ type replica struct {
 	done   chan struct{}
 }
 
-// startReplicas starts n children with settings s and waits for their ports.
-func startReplicas(t *testing.T, n int, s replicaSettings) []*replica {
+// startReplicas starts n children running test (the top-level test that
+// started them) with settings s, and waits for their ports.
+func startReplicas(t *testing.T, test string, n int, s replicaSettings) []*replica {
 	t.Helper()
 	raw, _ := json.Marshal(s)
 	out := make([]*replica, n)
 	for i := range n {
 		r := &replica{done: make(chan struct{})}
-		r.cmd = exec.Command(os.Args[0], "-test.run=^TestReplicaChild$", "-test.count=1")
+		r.cmd = exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
 		r.cmd.Env = append(os.Environ(), replicaEnv+"="+string(raw))
 		r.cmd.Stderr = &r.stderr
 		stdout, err := r.cmd.StdoutPipe()
@@ -368,6 +365,7 @@ type replicaRun struct {
 }
 
 func newReplicaRun(t *testing.T, be backend, accessTTL time.Duration, keepAliveMs int) *replicaRun {
+	top, _, _ := strings.Cut(t.Name(), "/")
 	t.Helper()
 	as := newAuthServer(t)
 	signer, err := onbehalftest.NewSigner("e2e-replicas")
@@ -392,7 +390,7 @@ func newReplicaRun(t *testing.T, be backend, accessTTL time.Duration, keepAliveM
 	run.key = c.Key()
 	s := be.settings
 	s.AuthBase, s.KeyPEM, s.KeyID, s.KeepAliveMs = as.base, signer.PublicKeyPEM(), signer.KeyConfig().KID, keepAliveMs
-	run.replicas = startReplicas(t, 3, s)
+	run.replicas = startReplicas(t, top, 3, s)
 	return run
 }
 
@@ -457,11 +455,15 @@ func (run *replicaRun) load(t *testing.T, d time.Duration, workers int) (ok int6
 }
 
 // TestReplicasRedis and TestReplicasPostgres run the scenarios on each
-// backend.
+// backend; in a replica process they serve as that replica.
 func TestReplicasRedis(t *testing.T)    { replicaScenarios(t, redisBackend) }
 func TestReplicasPostgres(t *testing.T) { replicaScenarios(t, pgBackend) }
 
 func replicaScenarios(t *testing.T, newBackend func(*testing.T) backend) {
+	if raw := os.Getenv(replicaEnv); raw != "" {
+		replicaChild(t, raw)
+		return
+	}
 	if testing.Short() {
 		t.Skip("three replica processes: not in -short")
 	}
