@@ -266,3 +266,27 @@ func TestKeepAliveScheduledVerification(t *testing.T) {
 		t.Fatalf("events %v", got)
 	}
 }
+
+// TestSecurityVerifyThroughDialGuard: the verification request goes through
+// the same dial-time guard as proxied calls: an integration whose base
+// resolves to loopback without allowAddresses is refused before anything
+// reaches the listener, and the refusal is recorded as a failed
+// verification.
+func TestSecurityVerifyThroughDialGuard(t *testing.T) {
+	rec := newRecorder(t)
+	in := localIntegration(rec, "guarded", integrations.SchemeConfig{Type: integrations.AuthAPIKey})
+	in.AllowAddresses = nil
+	in.Verify = &integrations.Verification{Path: "/me"}
+	e := envWith(t, []integrations.Config{in})
+	c := connect(t, e, "guarded", tokens.Credential{APIKey: "k"}, nil)
+	h, err := e.Handler.VerifyConnection(context.Background(), c.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rec.count.Load(); n != 0 {
+		t.Fatalf("the verification reached a loopback listener %d times through the guard", n)
+	}
+	if h.State != tokens.HealthVerificationFailed || h.LastError == "" {
+		t.Fatalf("health %+v, want verification_failed with a code", h)
+	}
+}
