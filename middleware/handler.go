@@ -77,7 +77,8 @@ type Config struct {
 	// connection (tokens.Health.LastUsed) is written to the Store: requests
 	// mark it in memory, and a writer saves each marked connection at most
 	// once per interval (see tokens.UseTracker). Zero means one minute;
-	// negative means last use is not recorded.
+	// negative means last use is not recorded. A Forwarder.Usage of your
+	// own replaces the handler's tracker (you start and close it).
 	LastUsedInterval time.Duration
 }
 
@@ -161,14 +162,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Forwarder.Refresher == nil {
 		cfg.Forwarder.Refresher = injector.Refresher()
 	}
-	var usage *tokens.UseTracker
-	if cfg.LastUsedInterval >= 0 {
+	var usage *tokens.UseTracker // the handler's own, started and closed with it
+	if cfg.LastUsedInterval >= 0 && cfg.Forwarder.Usage == nil {
 		if usage, err = tokens.NewUseTracker(tokens.UseTrackerConfig{Store: cfg.Store, Interval: cfg.LastUsedInterval}); err != nil {
 			return nil, err
 		}
-		if cfg.Forwarder.Usage == nil {
-			cfg.Forwarder.Usage = usage
-		}
+		cfg.Forwarder.Usage = usage
 	}
 	fwd, err := upstream.New(cfg.Forwarder)
 	if err != nil {
