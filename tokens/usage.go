@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -93,21 +94,41 @@ func (u *UseTracker) Flush(ctx context.Context) int {
 	marked := u.marked
 	u.marked = make(map[Key]time.Time, len(marked))
 	u.mu.Unlock()
-	saved := 0
+	type mark struct {
+		k  Key
+		at time.Time
+	}
+	ch := make(chan mark)
+	var saved atomic.Int64
+	var wg sync.WaitGroup
+	for range min(flushWorkers, len(marked)) {
+		wg.Go(func() {
+			for m := range ch {
+				ok, err := u.write(ctx, m.k, m.at)
+				if err != nil && u.cfg.OnError != nil {
+					u.cfg.OnError(m.k, err)
+				}
+				if ok {
+					saved.Add(1)
+				}
+			}
+		})
+	}
 	for k, at := range marked {
 		if ctx.Err() != nil {
 			break
 		}
-		ok, err := u.write(ctx, k, at)
-		if err != nil && u.cfg.OnError != nil {
-			u.cfg.OnError(k, err)
-		}
-		if ok {
-			saved++
-		}
+		ch <- mark{k, at}
 	}
-	return saved
+	close(ch)
+	wg.Wait()
+	return int(saved.Load())
 }
+
+// flushWorkers is how many connections a Flush writes at once: a store
+// round trip is mostly waiting, and a busy replica marks many connections
+// a minute.
+const flushWorkers = 8
 
 // write saves k's LastUsed = at, compare-and-swap, re-reading once on a
 // conflict.
