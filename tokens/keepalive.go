@@ -33,9 +33,9 @@ type KeepAliveConfig struct {
 	// token is refreshed at least one Interval before a request would find
 	// it due (the Refresher's margin is capped at MaxMarginFraction of the
 	// lifetime too), not the moment it is issued unless two Intervals
-	// exceed half its lifetime. Keep Ahead above the Refresher's Margin plus Interval, so a
-	// request never finds a token due. Zero means 5 minutes; negative is an
-	// error.
+	// exceed half its lifetime. Keep Ahead above the Refresher's Margin
+	// plus Interval, so a request never finds a token due. Zero means 5
+	// minutes; negative is an error.
 	Ahead time.Duration
 	// IdleLifetime maps an integration key to its provider's refresh token
 	// idle lifetime: a refresh token unused that long dies. A connection of
@@ -201,7 +201,8 @@ type TickStats struct {
 	Verified  int // verifications this KeepAlive ran (whatever their outcome)
 }
 
-// Tick runs one pass: it refreshes every connection due now, in batches of
+// Tick runs one pass: it refreshes every connection due now and verifies
+// every connection whose verification is due (VerifyEvery), in batches of
 // Batch, and returns what it did. Run calls it; call it yourself to drive a
 // KeepAlive from a scheduler of your own.
 func (ka *KeepAlive) Tick(ctx context.Context) TickStats {
