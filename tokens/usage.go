@@ -26,7 +26,7 @@ type UseTrackerConfig struct {
 
 // UseTracker records when connections were last used (Connection.LastUsed)
 // without a store round trip per request. Used marks a connection in memory
-// (a map write under a mutex); every Interval, Flush writes each marked
+// (an atomic store in a sync.Map); every Interval, Flush writes each marked
 // connection once, compare-and-swap, and only when the stored LastUsed is
 // older than Interval, so that several replicas sharing a store write a busy
 // connection about once per Interval between them, not once per request.
@@ -44,9 +44,14 @@ type UseTrackerConfig struct {
 // Build it with NewUseTracker, run it with Start, stop it with Close (which
 // writes the last marks). It is safe for concurrent use.
 type UseTracker struct {
-	cfg    UseTrackerConfig
-	mu     sync.Mutex
-	marked map[Key]time.Time
+	cfg UseTrackerConfig
+	// marks holds the marks since the last Flush: Key → *atomic.Int64 (Unix
+	// nanoseconds). A connection marked before is marked again with one
+	// atomic store, without a lock; Flush swaps in an empty map. A mark that
+	// races the swap may land in the map being written and be lost: the
+	// connection's next request marks it again.
+	marks  atomic.Pointer[sync.Map]
+	mu     sync.Mutex // guards cancel and done
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -65,39 +70,50 @@ func NewUseTracker(cfg UseTrackerConfig) (*UseTracker, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &UseTracker{cfg: cfg, marked: make(map[Key]time.Time)}, nil
+	u := &UseTracker{cfg: cfg}
+	u.marks.Store(new(sync.Map))
+	return u, nil
 }
 
-// Used marks k (with its ID) as used successfully now. It does no I/O.
+// Used marks k (with its ID) as used successfully now. It does no I/O and
+// takes no lock once k is marked.
 func (u *UseTracker) Used(k Key) {
 	if k.ID == "" {
 		return
 	}
-	now := u.cfg.Now()
-	u.mu.Lock()
-	u.marked[k] = now
-	u.mu.Unlock()
+	now := u.cfg.Now().UnixNano()
+	m := u.marks.Load()
+	if v, ok := m.Load(k); ok {
+		v.(*atomic.Int64).Store(now)
+		return
+	}
+	v := new(atomic.Int64)
+	v.Store(now)
+	if old, loaded := m.LoadOrStore(k, v); loaded {
+		old.(*atomic.Int64).Store(now)
+	}
 }
 
 // Pending returns how many connections are marked and not yet written.
 func (u *UseTracker) Pending() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.marked)
+	n := 0
+	u.marks.Load().Range(func(any, any) bool { n++; return true })
+	return n
 }
 
 // Flush writes the marks taken since the last Flush and returns how many
 // connections it saved. A connection deleted, not active, or whose stored
 // LastUsed is less than Interval older than its mark is left as is.
 func (u *UseTracker) Flush(ctx context.Context) int {
-	u.mu.Lock()
-	marked := u.marked
-	u.marked = make(map[Key]time.Time, len(marked))
-	u.mu.Unlock()
 	type mark struct {
 		k  Key
 		at time.Time
 	}
+	var marked []mark
+	u.marks.Swap(new(sync.Map)).Range(func(k, v any) bool {
+		marked = append(marked, mark{k.(Key), time.Unix(0, v.(*atomic.Int64).Load())})
+		return true
+	})
 	ch := make(chan mark)
 	var saved atomic.Int64
 	var wg sync.WaitGroup
@@ -114,11 +130,11 @@ func (u *UseTracker) Flush(ctx context.Context) int {
 			}
 		})
 	}
-	for k, at := range marked {
+	for _, m := range marked {
 		if ctx.Err() != nil {
 			break
 		}
-		ch <- mark{k, at}
+		ch <- m
 	}
 	close(ch)
 	wg.Wait()

@@ -241,7 +241,7 @@ func TestKeepAliveAheadOfShortTokens(t *testing.T) {
 }
 
 // BenchmarkUseTrackerUsed is what a proxied request pays to record its
-// connection's last use: a map write under a mutex, no store call.
+// connection's last use: an atomic store in a sync.Map, no store call.
 //
 //	go test -run '^$' -bench UseTrackerUsed -benchtime 100000x ./tokens/
 func BenchmarkUseTrackerUsed(b *testing.B) {
