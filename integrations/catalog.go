@@ -187,6 +187,12 @@ func withDefaults(c, def Config) Config {
 	if c.RateLimits == nil {
 		c.RateLimits = def.RateLimits
 	}
+	if c.DeadTokens == nil {
+		c.DeadTokens = def.DeadTokens
+	}
+	if c.Verify == nil {
+		c.Verify = def.Verify
+	}
 	return c
 }
 

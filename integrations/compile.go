@@ -82,6 +82,9 @@ func (in *Integration) compile() error {
 	if err := in.checkTokenPlacement(); err != nil {
 		return err
 	}
+	if err := in.compileDeadTokens(); err != nil {
+		return err
+	}
 	return in.compileAuth()
 }
 

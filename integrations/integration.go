@@ -26,6 +26,7 @@ type Integration struct {
 	credentialHeaders bool
 	rateLimits        *RateLimits // compiled cfg.RateLimits; never nil after New
 	verifyPath        *template   // compiled cfg.Verify.Path; nil without Verify
+	deadTokens        []DeadToken // cfg.DeadTokens, body texts lower-cased
 }
 
 type headerTemplate struct {

@@ -51,6 +51,10 @@ type Emitter struct {
 	mu       sync.RWMutex
 	handlers map[int]func(context.Context, Event)
 	next     int
+
+	hooksOnce sync.Once
+	onRefresh func(tokens.RefreshEvent)
+	onFailed  func(tokens.RefreshEvent, error)
 }
 
 // NewEmitter checks cfg and returns an Emitter.
@@ -190,6 +194,23 @@ func (e *Emitter) VerificationFailed(ctx context.Context, k tokens.Key, reason s
 	ev := eventOf(k)
 	ev.Type, ev.Reason = TypeVerificationFailed, reason
 	return e.Emit(ctx, ev)
+}
+
+// Recovered emits TypeRecovered for the connection k names, with reason
+// (such as ReasonVerified).
+func (e *Emitter) Recovered(ctx context.Context, k tokens.Key, reason string) error {
+	ev := eventOf(k)
+	ev.Type, ev.Reason = TypeRecovered, reason
+	return e.Emit(ctx, ev)
+}
+
+// RefreshHooks returns e's own pair of the package's RefreshHooks, made
+// once: every Refresher given this pair shares one memory of which
+// connections are failing. middleware.Config.Events calls it to wire the
+// Refresher it makes.
+func (e *Emitter) RefreshHooks() (onRefresh func(tokens.RefreshEvent), onRefreshFailed func(tokens.RefreshEvent, error)) {
+	e.hooksOnce.Do(func() { e.onRefresh, e.onFailed = RefreshHooks(e) })
+	return e.onRefresh, e.onFailed
 }
 
 func eventOf(k tokens.Key) Event {

@@ -27,8 +27,11 @@ const (
 	// TypeRecovered: a connection that was failing to refresh refreshed
 	// again, or one that needed re-authorization was connected again.
 	TypeRecovered Type = "connection.recovered"
-	// TypeVerificationFailed: a check of the connection against the
-	// provider (health, verification) failed.
+	// TypeVerificationFailed: the integration's verification request
+	// failed for a connection whose previous one passed (or that was never
+	// verified); Reason is its code ("http_403", "network", "timeout").
+	// Sent once per episode: a connection failing again sends nothing until
+	// it recovers (TypeRecovered, Reason "verified").
 	TypeVerificationFailed Type = "connection.verification_failed"
 	// TypeDeleted: the connect flow deleted the connection (a disconnect).
 	TypeDeleted Type = "connection.deleted"
@@ -49,6 +52,9 @@ const (
 	ReasonRefreshTimeout = "refresh_timeout"
 	// ReasonRefreshed: a TypeRecovered event after a successful refresh.
 	ReasonRefreshed = "refreshed"
+	// ReasonVerified: a TypeRecovered event after a verification that
+	// passed, of a connection whose previous one had failed.
+	ReasonVerified = "verified"
 )
 
 // Event is one thing that happened to a connection. It names the connection

@@ -41,19 +41,26 @@ type meCredential struct {
 // meHealth is a connection's tokens.Health, beside the SDK's VALID /
 // INVALID status (a field the SDK does not read, so its parsing is unchanged).
 type meHealth struct {
-	State       string `json:"state"` // healthy, refresh_failing, needs_reauth, revoked
-	Failures    int    `json:"failures,omitempty"`
-	LastRefresh string `json:"lastRefresh,omitempty"` // RFC 3339
-	LastError   string `json:"lastError,omitempty"`   // a stable code, never a secret
+	State        string `json:"state"` // healthy, refresh_failing, verification_failed, needs_reauth, revoked
+	Failures     int    `json:"failures,omitempty"`
+	LastRefresh  string `json:"lastRefresh,omitempty"`  // RFC 3339
+	LastUsed     string `json:"lastUsed,omitempty"`     // RFC 3339
+	LastVerified string `json:"lastVerified,omitempty"` // RFC 3339
+	LastError    string `json:"lastError,omitempty"`    // a stable code, never a secret
 }
 
 func healthOf(c *tokens.Connection) *meHealth {
 	h := tokens.HealthOf(c)
-	m := &meHealth{State: string(h.State), Failures: h.Failures, LastError: h.LastError}
-	if !h.LastRefresh.IsZero() {
-		m.LastRefresh = h.LastRefresh.UTC().Format(time.RFC3339)
+	return &meHealth{State: string(h.State), Failures: h.Failures, LastError: h.LastError,
+		LastRefresh: rfc3339(h.LastRefresh), LastUsed: rfc3339(h.LastUsed), LastVerified: rfc3339(h.LastVerified)}
+}
+
+// rfc3339 formats t in UTC, "" for the zero time.
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
 	}
-	return m
+	return t.UTC().Format(time.RFC3339)
 }
 
 type meConfiguration struct {

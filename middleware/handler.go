@@ -67,6 +67,23 @@ type Config struct {
 	// /sdk/me), returned by GET /sdk/me; nil means a MemoryMetadata (one
 	// process: give replicas a shared store).
 	Metadata MetadataStore
+	// Events, when set, is told what happens to connections
+	// (*lifecycle.Emitter implements it): the Refresher New makes (when
+	// Refresher is nil) sends "refreshed", "refresh failing",
+	// "re-authorization required" and "recovered" through
+	// Events.RefreshHooks, for requests and the KeepAlive alike; a Refresher
+	// of your own needs those hooks in its RefresherConfig. VerifyConnection
+	// (on demand, and scheduled by KeepAlive.VerifyEvery) sends
+	// "verification failed" and "recovered". Connection created and deleted
+	// come from the connect flow: give the same Emitter to connect.Config.
+	Events Events
+	// LastUsedInterval is how often the last successful use of each
+	// connection (tokens.Health.LastUsed) is written to the Store: requests
+	// mark it in memory, and a writer saves each marked connection at most
+	// once per interval (see tokens.UseTracker). Zero means one minute;
+	// negative means last use is not recorded. A Forwarder.Usage of your
+	// own replaces the handler's tracker (you start and close it).
+	LastUsedInterval time.Duration
 }
 
 // Handler serves every route of the wire contract. Build it with New; it is
@@ -80,7 +97,12 @@ type Handler struct {
 	dispatch  http.Handler // h.serve, as a value made once
 	auth      *Auth
 	fwd       *upstream.Forwarder
-	keepAlive *tokens.KeepAlive // nil unless Config.KeepAlive
+	keepAlive *tokens.KeepAlive  // nil unless Config.KeepAlive
+	usage     *tokens.UseTracker // nil when LastUsedInterval < 0
+	reg       integrations.Registry
+	store     tokens.Store
+	refresher *tokens.Refresher
+	events    Events
 	// ownRefresher is the Refresher New made (Config.Refresher was nil):
 	// Close waits for its refreshes in flight. A caller's own Refresher is
 	// the caller's to shut down.
@@ -128,12 +150,28 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	ownRefresher := cfg.Refresher == nil
+	if ownRefresher && cfg.Events != nil {
+		onRefresh, onFailed := cfg.Events.RefreshHooks()
+		rf, err := tokens.NewRefresher(tokens.RefresherConfig{Store: cfg.Store, OnRefresh: onRefresh, OnRefreshFailed: onFailed})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Refresher = rf
+	}
 	injector, err := NewInjector(InjectorConfig{Store: cfg.Store, Refresher: cfg.Refresher})
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Forwarder.Refresher == nil {
 		cfg.Forwarder.Refresher = injector.Refresher()
+	}
+	var usage *tokens.UseTracker // the handler's own, started and closed with it
+	if cfg.LastUsedInterval >= 0 && cfg.Forwarder.Usage == nil {
+		if usage, err = tokens.NewUseTracker(tokens.UseTrackerConfig{Store: cfg.Store, Interval: cfg.LastUsedInterval}); err != nil {
+			return nil, err
+		}
+		cfg.Forwarder.Usage = usage
 	}
 	fwd, err := upstream.New(cfg.Forwarder)
 	if err != nil {
@@ -193,16 +231,21 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxHeaderBytes == 0 {
 		cfg.MaxHeaderBytes = 64 << 10
 	}
-	ka, err := startKeepAlive(cfg.KeepAlive, cfg.Store, injector.Refresher(), reg)
+	h := &Handler{obs: cfg.Observer, maxHeader: cfg.MaxHeaderBytes, prefix: cfg.Prefix, router: root, proxy: proxy, auth: auth, fwd: fwd,
+		usage: usage, reg: reg, store: cfg.Store, refresher: injector.Refresher(), events: cfg.Events}
+	if ownRefresher {
+		h.ownRefresher = injector.Refresher()
+	}
+	h.dispatch = http.HandlerFunc(h.serve)
+	ka, err := startKeepAlive(cfg.KeepAlive, cfg.Store, injector.Refresher(), reg, h.verifyKey)
 	if err != nil {
 		auth.Close()
 		return nil, err
 	}
-	h := &Handler{obs: cfg.Observer, maxHeader: cfg.MaxHeaderBytes, prefix: cfg.Prefix, router: root, proxy: proxy, auth: auth, fwd: fwd, keepAlive: ka}
-	if cfg.Refresher == nil {
-		h.ownRefresher = injector.Refresher()
+	h.keepAlive = ka
+	if usage != nil {
+		usage.Start(context.Background())
 	}
-	h.dispatch = http.HandlerFunc(h.serve)
 	return h, nil
 }
 
@@ -277,6 +320,11 @@ func matchProxy(prefix, p string) (Route, bool) {
 func (h *Handler) Close() {
 	if h.keepAlive != nil {
 		_ = h.keepAlive.Close()
+	}
+	if h.usage != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeRefreshWait)
+		_ = h.usage.Close(ctx) // the last marks of last use
+		cancel()
 	}
 	if h.ownRefresher != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeRefreshWait)

@@ -9,9 +9,10 @@ import (
 )
 
 // startKeepAlive builds the KeepAlive of cfg.KeepAlive, filling Store,
-// Refresher and Grant from the handler's when they are empty, and starts it.
-// A nil cfg.KeepAlive starts nothing.
-func startKeepAlive(cfg *tokens.KeepAliveConfig, store tokens.Store, rf *tokens.Refresher, reg integrations.Registry) (*tokens.KeepAlive, error) {
+// Refresher, Grant and Verify (with verify) from the handler's when they are
+// empty, and starts it. A nil cfg.KeepAlive starts nothing.
+func startKeepAlive(cfg *tokens.KeepAliveConfig, store tokens.Store, rf *tokens.Refresher, reg integrations.Registry,
+	verify func(context.Context, tokens.Key) error) (*tokens.KeepAlive, error) {
 	if cfg == nil {
 		return nil, nil
 	}
@@ -24,6 +25,9 @@ func startKeepAlive(cfg *tokens.KeepAliveConfig, store tokens.Store, rf *tokens.
 	}
 	if c.Grant == nil {
 		c.Grant = registryGrant(reg)
+	}
+	if c.Verify == nil && len(c.VerifyEvery) > 0 {
+		c.Verify = verify
 	}
 	ka, err := tokens.NewKeepAlive(c)
 	if err != nil {
@@ -46,4 +50,11 @@ func registryGrant(reg integrations.Registry) func(context.Context, tokens.Key) 
 		}
 		return in.Grant(), nil
 	}
+}
+
+// verifyKey is the KeepAlive's Verify: VerifyConnection, its health
+// dropped (it is saved on the connection).
+func (h *Handler) verifyKey(ctx context.Context, k tokens.Key) error {
+	_, err := h.VerifyConnection(ctx, k)
+	return err
 }

@@ -142,7 +142,11 @@ func (e *Env) useResolver(t testing.TB, cfg *middleware.Config) {
 		cfg.Auth.HTTPClient = e.Resolver.Client()
 	}
 	if cfg.Refresher == nil && cfg.Store != nil {
-		rf, err := tokens.NewRefresher(tokens.RefresherConfig{Store: cfg.Store, HTTPClient: e.Resolver.Client()})
+		rc := tokens.RefresherConfig{Store: cfg.Store, HTTPClient: e.Resolver.Client()}
+		if cfg.Events != nil {
+			rc.OnRefresh, rc.OnRefreshFailed = cfg.Events.RefreshHooks()
+		}
+		rf, err := tokens.NewRefresher(rc)
 		if err != nil {
 			t.Fatal(err)
 		}

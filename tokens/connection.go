@@ -113,6 +113,17 @@ type Connection struct {
 	// Stores persist both like Status.
 	Failures  int
 	LastError string
+	// LastUsed is when a proxied request with this connection last got an
+	// answer that was not a rejection of its credential (see UseTracker,
+	// which records it at most once per connection per interval). Zero when
+	// unknown. Stores persist it like Status.
+	LastUsed time.Time
+	// Verified is when the integration's verification request last ran
+	// for this connection; VerifyError is the stable code of its failure
+	// ("http_403", "network", "timeout"), empty when it passed. Zero and
+	// empty when never verified. Stores persist both like Status.
+	Verified    time.Time
+	VerifyError string
 
 	// Version is managed by the Store: 0 for a connection not yet saved; each
 	// successful Save increments it. Save is compare-and-swap on it.

@@ -67,3 +67,44 @@ func IndexOf(s Store) (DueIndex, bool) {
 	}
 	return nil, false
 }
+
+// VerifyIndex is implemented by stores that can find the connections whose
+// verification is due without reading every connection: per integration,
+// ordered by VerifySchedule, maintained by Save and Delete with the record.
+// MemoryStore, redisstore and pgstore implement it; Cached and Sealed pass
+// it through (see VerifyIndexOf). A KeepAlive with VerifyEvery uses it.
+type VerifyIndex interface {
+	// Unverified returns the keys of integration's active connections last
+	// verified before before (Connection.Verified, or CreatedAt when never
+	// verified), oldest first, at most limit of them, IDs set.
+	Unverified(ctx context.Context, integration string, before time.Time, limit int) ([]Key, error)
+}
+
+// VerifySchedule returns the time a VerifyIndex keeps for c: when it was
+// last verified (Connection.Verified), or c.CreatedAt when never; zero when
+// c is not active. Stores call it on what they are about to save.
+func VerifySchedule(c *Connection) time.Time {
+	if c == nil || !c.Active() {
+		return time.Time{}
+	}
+	if !c.Verified.IsZero() {
+		return c.Verified
+	}
+	return c.CreatedAt
+}
+
+// VerifyIndexOf returns s's VerifyIndex: s itself, or that of the store s
+// decorates (see IndexOf).
+func VerifyIndexOf(s Store) (VerifyIndex, bool) {
+	for s != nil {
+		if ix, ok := s.(VerifyIndex); ok {
+			return ix, true
+		}
+		u, ok := s.(unwrapper)
+		if !ok {
+			return nil, false
+		}
+		s = u.Unwrap()
+	}
+	return nil, false
+}

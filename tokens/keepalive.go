@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -27,10 +28,14 @@ type KeepAliveConfig struct {
 	// negative is an error.
 	Interval time.Duration
 	// Ahead: a connection whose access token expires within Ahead is
-	// refreshed, at most MaxMarginFraction of its lifetime early (so a
-	// short-lived token is not refreshed the moment it is issued). Keep it
-	// above the Refresher's Margin plus Interval, so a request never finds
-	// a token due. Zero means 5 minutes; negative is an error.
+	// refreshed, at most MaxMarginFraction of its lifetime plus two
+	// Intervals early (and never more than its lifetime): a short-lived
+	// token is refreshed at least one Interval before a request would find
+	// it due (the Refresher's margin is capped at MaxMarginFraction of the
+	// lifetime too), not the moment it is issued unless two Intervals
+	// exceed half its lifetime. Keep Ahead above the Refresher's Margin
+	// plus Interval, so a request never finds a token due. Zero means 5
+	// minutes; negative is an error.
 	Ahead time.Duration
 	// IdleLifetime maps an integration key to its provider's refresh token
 	// idle lifetime: a refresh token unused that long dies. A connection of
@@ -42,6 +47,18 @@ type KeepAliveConfig struct {
 	// refreshed. Zero means a quarter of its IdleLifetime; negative is an
 	// error.
 	IdleAhead time.Duration
+	// VerifyEvery maps an integration key to how often its connections
+	// are verified: each active connection of it whose last verification
+	// (or creation) is older than the interval is passed to Verify, once
+	// across replicas (under a lease of the Refresher's Locker), found
+	// through the store's VerifyIndex. Nil or missing means no scheduled
+	// verification. Opt-in: a verification is a request to the provider.
+	VerifyEvery map[string]time.Duration
+	// Verify runs one connection's verification and records its outcome
+	// (Connection.Verified, see RecordVerification); required with
+	// VerifyEvery. middleware.Handler's VerifyConnection does both and
+	// sends the lifecycle events: middleware.Config.KeepAlive fills it.
+	Verify func(ctx context.Context, k Key) error
 	// Batch is how many keys one index query returns. Zero means 256;
 	// negative is an error.
 	Batch int
@@ -71,8 +88,9 @@ type KeepAliveConfig struct {
 // Build it with NewKeepAlive, run it with Start or Run, stop it with Close
 // or the context. It is safe for concurrent use.
 type KeepAlive struct {
-	cfg   KeepAliveConfig
-	index DueIndex
+	cfg    KeepAliveConfig
+	index  DueIndex
+	vindex VerifyIndex // nil without VerifyEvery
 
 	mu      sync.Mutex
 	backoff map[Key]time.Time // keys not to look at before the time
@@ -97,6 +115,20 @@ func NewKeepAlive(cfg KeepAliveConfig) (*KeepAlive, error) {
 			return nil, fmt.Errorf("tokens: keepalive: IdleLifetime of %q must be positive and above IdleAhead", in)
 		}
 	}
+	var vix VerifyIndex
+	if len(cfg.VerifyEvery) > 0 {
+		if cfg.Verify == nil {
+			return nil, errors.New("tokens: keepalive: VerifyEvery needs Verify")
+		}
+		if vix, ok = VerifyIndexOf(cfg.Store); !ok {
+			return nil, errors.New("tokens: keepalive: VerifyEvery needs a store with a VerifyIndex")
+		}
+		for in, d := range cfg.VerifyEvery {
+			if d <= 0 {
+				return nil, fmt.Errorf("tokens: keepalive: VerifyEvery of %q must be positive", in)
+			}
+		}
+	}
 	if cfg.Interval == 0 {
 		cfg.Interval = 30 * time.Second
 	}
@@ -112,7 +144,7 @@ func NewKeepAlive(cfg KeepAliveConfig) (*KeepAlive, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &KeepAlive{cfg: cfg, index: ix, backoff: make(map[Key]time.Time)}, nil
+	return &KeepAlive{cfg: cfg, index: ix, vindex: vix, backoff: make(map[Key]time.Time)}, nil
 }
 
 // Start runs the KeepAlive in a goroutine until Close is called or ctx
@@ -166,23 +198,30 @@ type TickStats struct {
 	Read      int // connections read
 	Refreshed int // refreshes this KeepAlive asked for that ended well (some by another replica)
 	Failed    int // refreshes that failed
+	Verified  int // verifications this KeepAlive ran (whatever their outcome)
 }
 
-// Tick runs one pass: it refreshes every connection due now, in batches of
+// Tick runs one pass: it refreshes every connection due now and verifies
+// every connection whose verification is due (VerifyEvery), in batches of
 // Batch, and returns what it did. Run calls it; call it yourself to drive a
 // KeepAlive from a scheduler of your own.
 func (ka *KeepAlive) Tick(ctx context.Context) TickStats {
 	var st TickStats
 	now := ka.cfg.Now()
 	ka.sweep(now)
-	ka.drain(ctx, &st, func(limit int) ([]Key, error) {
+	ka.drain(ctx, &st, ka.one, func(limit int) ([]Key, error) {
 		return ka.index.Due(ctx, now.Add(ka.cfg.Ahead), limit)
 	})
 	for in, life := range ka.cfg.IdleLifetime {
 		before := now.Add(-(life - ka.idleAhead(life)))
-		ka.drain(ctx, &st, func(limit int) ([]Key, error) {
+		ka.drain(ctx, &st, ka.one, func(limit int) ([]Key, error) {
 			return ka.index.Idle(ctx, in, before, limit)
 		})
+	}
+	for in, every := range ka.cfg.VerifyEvery {
+		before := now.Add(-every)
+		ka.drain(ctx, &st, func(ctx context.Context, k Key, st *TickStats) { ka.verify(ctx, k, before, st) },
+			func(limit int) ([]Key, error) { return ka.vindex.Unverified(ctx, in, before, limit) })
 	}
 	return st
 }
@@ -197,7 +236,7 @@ func (ka *KeepAlive) idleAhead(life time.Duration) time.Duration {
 // drain queries one index until it returns a short batch or nothing it can
 // act on. Keys in backoff come first in the index (they are the oldest), so
 // each query asks for Batch more than it will skip.
-func (ka *KeepAlive) drain(ctx context.Context, st *TickStats, query func(limit int) ([]Key, error)) {
+func (ka *KeepAlive) drain(ctx context.Context, st *TickStats, do func(context.Context, Key, *TickStats), query func(limit int) ([]Key, error)) {
 	for ctx.Err() == nil {
 		skipped := ka.backoffLen()
 		limit := ka.cfg.Batch + skipped
@@ -211,15 +250,15 @@ func (ka *KeepAlive) drain(ctx context.Context, st *TickStats, query func(limit 
 		if len(work) == 0 {
 			return
 		}
-		ka.process(ctx, st, work)
+		ka.process(ctx, st, work, do)
 		if len(keys) < limit {
 			return
 		}
 	}
 }
 
-// process refreshes keys with Workers goroutines.
-func (ka *KeepAlive) process(ctx context.Context, st *TickStats, keys []Key) {
+// process runs do on keys with Workers goroutines.
+func (ka *KeepAlive) process(ctx context.Context, st *TickStats, keys []Key, do func(context.Context, Key, *TickStats)) {
 	ch := make(chan Key)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -227,11 +266,12 @@ func (ka *KeepAlive) process(ctx context.Context, st *TickStats, keys []Key) {
 		wg.Go(func() {
 			for k := range ch {
 				var one TickStats
-				ka.one(ctx, k, &one)
+				do(ctx, k, &one)
 				mu.Lock()
 				st.Read += one.Read
 				st.Refreshed += one.Refreshed
 				st.Failed += one.Failed
+				st.Verified += one.Verified
 				mu.Unlock()
 			}
 		})
@@ -295,8 +335,54 @@ func (ka *KeepAlive) one(ctx context.Context, k Key, st *TickStats) {
 	}
 }
 
+// verifyWait bounds how long a KeepAlive waits for a connection's
+// verification lease: another replica holding it is verifying it.
+const verifyWait = 250 * time.Millisecond
+
+// verify runs the verification of k, due because it was last verified (or
+// created) before before: under the connection's verification lease, once
+// across replicas, after a re-read that shows it still due.
+func (ka *KeepAlive) verify(ctx context.Context, k Key, before time.Time, st *TickStats) {
+	ka.hold(k, ka.cfg.Now().Add(ka.cfg.Interval)) // this tick and the next leave k alone, whatever happens
+	lctx, cancel := context.WithTimeout(ctx, verifyWait)
+	lease, err := ka.cfg.Refresher.locker.Lock(lctx, verifyLockPrefix+strings.TrimPrefix(lockKey(k), lockPrefix), ka.cfg.Refresher.leaseTTL)
+	cancel()
+	if err != nil {
+		return // another replica verifies it (or the locker failed: the next tick tries again)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		_ = lease.Release(rctx)
+	}()
+	hctx, stop := ka.cfg.Refresher.hold(ctx, lease)
+	defer stop()
+	if inv, ok := ka.cfg.Store.(Invalidator); ok {
+		inv.Invalidate(hctx, k)
+	}
+	c, err := ka.cfg.Store.Get(hctx, k)
+	st.Read++
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			ka.report(k, err)
+		}
+		return
+	}
+	if at := VerifySchedule(c); at.IsZero() || !at.Before(before) {
+		return // verified meanwhile by another replica, or no longer active
+	}
+	st.Verified++
+	if err := ka.cfg.Verify(hctx, k); err != nil {
+		ka.report(k, err)
+	}
+}
+
+// verifyLockPrefix names a connection's verification lease.
+const verifyLockPrefix = "onbehalf:verify:"
+
 // dueAt returns when the KeepAlive should refresh c: Ahead before its
-// access token expires (at most MaxMarginFraction of its lifetime early), or
+// access token expires (at most MaxMarginFraction of its lifetime plus two
+// Intervals early, at most its lifetime), or
 // IdleAhead before its refresh token's idle expiry, whichever is first;
 // the zero time when it is neither.
 func (ka *KeepAlive) dueAt(c *Connection) time.Time {
@@ -304,7 +390,11 @@ func (ka *KeepAlive) dueAt(c *Connection) time.Time {
 	if exp := c.Credential.Expiry; !exp.IsZero() {
 		ahead := ka.cfg.Ahead
 		if life := exp.Sub(c.Credential.ObtainedAt); !c.Credential.ObtainedAt.IsZero() && life > 0 {
-			ahead = min(ahead, time.Duration(float64(life)*MaxMarginFraction))
+			// Two Intervals before the Refresher's own margin would make a
+			// request find it due (a tick lands anywhere in the first, so
+			// the refresh has at least one Interval to complete), and
+			// never more than its lifetime.
+			ahead = min(ahead, time.Duration(float64(life)*MaxMarginFraction)+2*ka.cfg.Interval, life)
 		}
 		at = exp.Add(-ahead)
 	}

@@ -17,11 +17,12 @@ import (
 // MemoryStore is safe for concurrent use. It keeps its own copies: values
 // passed to Save and returned by Get and List are never shared with it.
 type MemoryStore struct {
-	mu    sync.RWMutex
-	users map[userKey]map[string]map[string]*Connection // (project, user) → integration → id → connection
-	now   func() time.Time
-	due   timeIndex             // DueIndex.Due
-	idle  map[string]*timeIndex // integration → DueIndex.Idle
+	mu     sync.RWMutex
+	users  map[userKey]map[string]map[string]*Connection // (project, user) → integration → id → connection
+	now    func() time.Time
+	due    timeIndex             // DueIndex.Due
+	idle   map[string]*timeIndex // integration → DueIndex.Idle
+	verify map[string]*timeIndex // integration → VerifyIndex.Unverified
 }
 
 type userKey struct{ project, user string }

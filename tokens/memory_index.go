@@ -66,7 +66,10 @@ func (ix *timeIndex) before(t time.Time, limit int) []Key {
 	return out
 }
 
-var _ DueIndex = (*MemoryStore)(nil)
+var (
+	_ DueIndex    = (*MemoryStore)(nil)
+	_ VerifyIndex = (*MemoryStore)(nil)
+)
 
 // index records c's Schedule; s.mu must be held for writing.
 func (s *MemoryStore) index(c *Connection) {
@@ -82,6 +85,15 @@ func (s *MemoryStore) index(c *Connection) {
 		s.idle[k.Integration] = ix
 	}
 	ix.put(k, refreshed)
+	if s.verify == nil {
+		s.verify = make(map[string]*timeIndex)
+	}
+	vx := s.verify[k.Integration]
+	if vx == nil {
+		vx = &timeIndex{}
+		s.verify[k.Integration] = vx
+	}
+	vx.put(k, VerifySchedule(c))
 }
 
 // unindex drops k from the indexes; s.mu must be held for writing.
@@ -91,6 +103,12 @@ func (s *MemoryStore) unindex(k Key) {
 		ix.remove(k)
 		if len(ix.at) == 0 {
 			delete(s.idle, k.Integration)
+		}
+	}
+	if vx := s.verify[k.Integration]; vx != nil {
+		vx.remove(k)
+		if len(vx.at) == 0 {
+			delete(s.verify, k.Integration)
 		}
 	}
 }
@@ -113,6 +131,20 @@ func (s *MemoryStore) Idle(ctx context.Context, integration string, before time.
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	ix := s.idle[integration]
+	if ix == nil {
+		return nil, nil
+	}
+	return ix.before(before, limit), nil
+}
+
+// Unverified implements VerifyIndex.
+func (s *MemoryStore) Unverified(ctx context.Context, integration string, before time.Time, limit int) ([]Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("tokens: unverified: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ix := s.verify[integration]
 	if ix == nil {
 		return nil, nil
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +66,8 @@ type authServer struct {
 	issued    []string       // refresh tokens issued, in order
 	refreshOK int            // refresh grants fosite answered 200
 	refreshNo int            // refresh grants fosite refused (4xx/5xx from fosite itself)
+	agents    map[string]int // User-Agent → refresh grants
+	okAt      []time.Time    // when fosite answered each refresh grant with a token
 
 	fault atomic.Pointer[tokenFault]
 
@@ -81,6 +85,13 @@ type tokenFault struct {
 	hang       bool          // never answer (until the client gives up)
 	delayAfter time.Duration // let fosite rotate, then wait this long before answering
 	arrived    chan struct{} // when not nil, gets a value when a refresh grant arrives
+	// hangBefore holds the refresh grant, without asking fosite, until its
+	// client goes away (a holder killed before the provider rotated);
+	// hangAfter lets fosite rotate and then holds the answer until the
+	// client goes away (killed after the rotation, before its save).
+	hangBefore, hangAfter bool
+	// once clears the fault when the first refresh grant takes it.
+	once bool
 }
 
 // tokenStats is a snapshot of the token endpoint's accounting.
@@ -92,6 +103,8 @@ type tokenStats struct {
 	RefreshNo int      // refresh grants fosite refused
 	Reused    []string // refresh tokens presented to fosite more than once
 	Issued    []string
+	Agents    map[string]int // User-Agent → refresh grants
+	OKAt      []time.Time    // when each refresh grant was answered with a token
 }
 
 func newAuthServer(t testing.TB) *authServer {
@@ -112,6 +125,7 @@ func newAuthServer(t testing.TB) *authServer {
 		strategy:  compose.NewOAuth2HMACStrategy(cfg),
 		grants:    map[string]int{},
 		presented: map[string]int{},
+		agents:    map[string]int{},
 	}
 	as.client = &fosite.DefaultClientWithCustomTokenLifespans{
 		DefaultClient: &fosite.DefaultClient{
@@ -161,11 +175,17 @@ func (as *authServer) token(w http.ResponseWriter, r *http.Request) {
 
 	as.acct.Lock()
 	as.grants[grant]++
+	if refresh {
+		as.agents[r.UserAgent()]++
+	}
 	as.acct.Unlock()
 
 	var f tokenFault
 	if p := as.fault.Load(); p != nil && refresh {
 		f = *p
+		if f.once && !as.fault.CompareAndSwap(p, nil) {
+			f = tokenFault{} // another grant took it first
+		}
 	}
 	if f.arrived != nil {
 		select {
@@ -174,6 +194,12 @@ func (as *authServer) token(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch {
+	case f.hangBefore:
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Minute):
+		}
+		return
 	case f.hang:
 		select {
 		case <-r.Context().Done():
@@ -208,6 +234,7 @@ func (as *authServer) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if refresh && rec.Code == http.StatusOK {
 		as.refreshOK++
+		as.okAt = append(as.okAt, time.Now())
 	} else if refresh {
 		as.refreshNo++
 	}
@@ -215,6 +242,13 @@ func (as *authServer) token(w http.ResponseWriter, r *http.Request) {
 
 	if f.delayAfter > 0 {
 		time.Sleep(f.delayAfter) // fosite has rotated: the old refresh token is dead now
+	}
+	if f.hangAfter {
+		select { // fosite has rotated; the answer never reaches the client
+		case <-r.Context().Done():
+		case <-time.After(time.Minute):
+		}
+		return
 	}
 	for k, v := range rec.Header() {
 		w.Header()[k] = v
@@ -284,7 +318,7 @@ func (as *authServer) stats() tokenStats {
 	as.acct.Lock()
 	defer as.acct.Unlock()
 	s := tokenStats{Refreshes: as.grants["refresh_token"], Seeds: as.grants["password"],
-		RefreshOK: as.refreshOK, RefreshNo: as.refreshNo, Issued: append([]string(nil), as.issued...)}
+		RefreshOK: as.refreshOK, RefreshNo: as.refreshNo, Issued: append([]string(nil), as.issued...), Agents: maps.Clone(as.agents), OKAt: slices.Clone(as.okAt)}
 	for _, n := range as.grants {
 		s.Calls += n
 	}

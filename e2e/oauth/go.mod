@@ -5,8 +5,12 @@ go 1.26.0
 toolchain go1.27.3
 
 require (
+	github.com/jackc/pgx/v5 v5.12.0
 	github.com/onbehalf/onbehalf v0.0.0
+	github.com/onbehalf/onbehalf/tokens/pgstore v0.0.0
+	github.com/onbehalf/onbehalf/tokens/redisstore v0.0.0
 	github.com/ory/fosite v0.49.0
+	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/oauth2 v0.38.0
 )
 
@@ -35,6 +39,9 @@ require (
 	github.com/hashicorp/go-retryablehttp v0.7.7 // indirect
 	github.com/hashicorp/hcl v1.0.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/lestrrat-go/blackmagic v1.0.4 // indirect
 	github.com/lestrrat-go/httpcc v1.0.1 // indirect
 	github.com/lestrrat-go/httprc v1.0.6 // indirect
@@ -79,6 +86,7 @@ require (
 	go.opentelemetry.io/otel/sdk v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
 	golang.org/x/mod v0.42.0 // indirect
@@ -97,3 +105,7 @@ require (
 )
 
 replace github.com/onbehalf/onbehalf => ../../
+
+replace github.com/onbehalf/onbehalf/tokens/redisstore => ../../tokens/redisstore
+
+replace github.com/onbehalf/onbehalf/tokens/pgstore => ../../tokens/pgstore

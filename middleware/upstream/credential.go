@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
@@ -12,10 +13,13 @@ import (
 // sends the outbound request (which carries the credential rewrite applied)
 // through the integration's transport, and on a 401 to an OAuth2 token
 // refreshes once (through the Refresher's coordination) and replays a clone
-// with the fresh credential once when the body can be replayed.
+// with the fresh credential once when the body can be replayed. Answers the
+// integration names dead-token answers (integrations.Config.DeadTokens, such
+// as Salesforce's INVALID_SESSION_ID) are handled like a 401.
 type credentialTransport struct {
-	refresher *tokens.Refresher // nil: no refresh-on-401
-	next      http.RoundTripper // retry → throttle → guarded transport
+	refresher *tokens.Refresher  // nil: no refresh-on-401
+	usage     *tokens.UseTracker // nil: last use not recorded
+	next      http.RoundTripper  // retry → throttle → guarded transport
 }
 
 func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -23,8 +27,14 @@ func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	if err != nil {
 		return nil, err
 	}
-	if s := StateFrom(req.Context()); s.Integration.FollowRedirects() > 0 {
-		return t.follow(req, resp, s)
+	s := StateFrom(req.Context())
+	if s.Integration.FollowRedirects() > 0 {
+		if resp, err = t.follow(req, resp, s); err != nil {
+			return nil, err
+		}
+	}
+	if t.usage != nil && resp.StatusCode < 400 {
+		t.usage.Used(s.Connection.Key())
 	}
 	return resp, nil
 }
@@ -44,7 +54,7 @@ func (t *credentialTransport) roundTrip(req *http.Request) (*http.Response, erro
 		return nil, errors.Join(errUpstream, err)
 	}
 	rf := t.refresher
-	if resp.StatusCode != http.StatusUnauthorized || rf == nil || in.Grant() == nil || !replayable(req) {
+	if rf == nil || in.Grant() == nil || !replayable(req) || !deadToken(in, resp) {
 		return resp, nil
 	}
 	fresh, err := rf.Fresh(ctx, c, in.Grant(), c.Credential.AccessToken)
@@ -72,4 +82,16 @@ func (t *credentialTransport) roundTrip(req *http.Request) (*http.Response, erro
 		return nil, errors.Join(errUpstream, err)
 	}
 	return resp, nil
+}
+
+// deadToken reports whether resp says the access token is dead: a 401, or
+// an answer the integration's DeadTokens name. When that depends on the
+// body, it reads at most integrations.MaxPeek bytes of it and puts them back,
+// so an answer that is not a match reaches the caller intact.
+func deadToken(in *integrations.Integration, resp *http.Response) bool {
+	dead, needBody := in.DeadToken(resp.StatusCode)
+	if dead || !needBody || resp.Body == nil {
+		return dead
+	}
+	return in.DeadTokenBody(resp.StatusCode, peek(resp, integrations.MaxPeek))
 }

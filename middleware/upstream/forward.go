@@ -36,6 +36,11 @@ type Config struct {
 	// 401 to a token that looked valid, and the request is replayed once.
 	// Nil means no refresh-on-401.
 	Refresher *tokens.Refresher
+	// Usage, when not nil, is told of each connection whose request got an
+	// answer below 400 (the provider took the credential), in memory: it
+	// writes Connection.LastUsed at most once per connection per interval.
+	// Nil means last use is not recorded.
+	Usage *tokens.UseTracker
 	// Timeout is the overall deadline of one proxied request, body included.
 	// Zero means 2 minutes; negative means none.
 	Timeout time.Duration
@@ -126,7 +131,7 @@ func New(cfg Config) (*Forwarder, error) {
 	//
 	// The credential itself is applied in Rewrite, on the outbound copy,
 	// after the client's headers were filtered.
-	chain, err := newLimitsTransport(cfg.Limits, &credentialTransport{refresher: cfg.Refresher,
+	chain, err := newLimitsTransport(cfg.Limits, &credentialTransport{refresher: cfg.Refresher, usage: cfg.Usage,
 		next: &retryTransport{now: time.Now,
 			next: newThrottleTransport(f.guarded, time.Now)}})
 	if err != nil {
@@ -252,3 +257,20 @@ func (f *Forwarder) modify(resp *http.Response) error {
 
 // CloseIdleConnections closes idle upstream connections of every transport.
 func (f *Forwarder) CloseIdleConnections() { f.guarded.closeIdle() }
+
+// Client returns an HTTP client for requests of in's own making (a
+// verification request) over the transport proxied calls use: the dial-time
+// address checks of in's AllowAddresses, the Forwarder's Timeout, and no
+// redirect followed (a 3xx is the answer).
+func (f *Forwarder) Client(in *integrations.Integration) (*http.Client, error) {
+	rt, err := f.guarded.transportFor(in)
+	if err != nil {
+		return nil, err
+	}
+	c := &http.Client{Transport: rt,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if f.cfg.Timeout > 0 {
+		c.Timeout = f.cfg.Timeout
+	}
+	return c, nil
+}

@@ -236,12 +236,17 @@ func (t *limitsTransport) learn(ctx context.Context, rl *integrations.RateLimits
 	_ = t.lim.Block(context.WithoutCancel(ctx), key, now.Add(d))
 }
 
-// peek reads up to n bytes of resp's body and puts them back in front.
+// peek reads up to n bytes of resp's body and puts them back in front: the
+// body then reads as it would have, a read error included.
 func peek(resp *http.Response, n int) []byte {
 	buf := make([]byte, n)
-	k, _ := io.ReadFull(resp.Body, buf)
+	k, err := io.ReadFull(resp.Body, buf)
 	buf = buf[:k]
-	resp.Body = peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), resp.Body), Closer: resp.Body}
+	rest := io.Reader(resp.Body)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		rest = errReader{err}
+	}
+	resp.Body = peekedBody{Reader: io.MultiReader(bytes.NewReader(buf), rest), Closer: resp.Body}
 	return buf
 }
 

@@ -7,7 +7,10 @@ import (
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
-var _ tokens.DueIndex = (*Store)(nil)
+var (
+	_ tokens.DueIndex    = (*Store)(nil)
+	_ tokens.VerifyIndex = (*Store)(nil)
+)
 
 // nullTime is t as stored, or NULL for the zero time.
 func (s *Store) nullTime(t time.Time) *time.Time {
@@ -27,6 +30,12 @@ func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]tokens.
 // refreshed_at).
 func (s *Store) Idle(ctx context.Context, integration string, before time.Time, limit int) ([]tokens.Key, error) {
 	return s.keys(ctx, "idle", s.q.idle, integration, before, limit)
+}
+
+// Unverified implements tokens.VerifyIndex: one index range scan of
+// (integration, verify_due).
+func (s *Store) Unverified(ctx context.Context, integration string, before time.Time, limit int) ([]tokens.Key, error) {
+	return s.keys(ctx, "unverified", s.q.unverified, integration, before, limit)
 }
 
 func (s *Store) keys(ctx context.Context, what, q string, args ...any) ([]tokens.Key, error) {

@@ -13,10 +13,12 @@ const DefaultTable = "onbehalf_connections"
 // another Config.Table, every "onbehalf_connections" in it becomes that
 // name (so the lease table is Table+"_leases"). Each statement is
 // idempotent; the ALTER TABLE statements bring a table created before the
-// reason, refreshing, failures, last_error, refresh_due and refreshed_at
-// columns existed up to date. refresh_due and refreshed_at are the
-// tokens.Schedule of the row (NULL when not indexed), written by every Save;
-// two partial indexes serve tokens.DueIndex. Rows written before they
+// reason, refreshing, failures, last_error, refresh_due, refreshed_at,
+// last_used_at, verified_at, verify_error and verify_due columns existed up to
+// date. refresh_due and refreshed_at are the tokens.Schedule of the row (NULL
+// when not indexed), verify_due its tokens.VerifySchedule, written by every
+// Save; two partial indexes serve tokens.DueIndex, a third
+// tokens.VerifyIndex. Rows written before they
 // existed are indexed by their next Save. Text columns that order results use the "C" collation, so
 // Postgres orders them by bytes, as every tokens.Store does.
 const Schema = `CREATE TABLE IF NOT EXISTS onbehalf_connections (
@@ -33,6 +35,10 @@ const Schema = `CREATE TABLE IF NOT EXISTS onbehalf_connections (
     last_error  text             NOT NULL DEFAULT '',
     refresh_due  timestamptz,
     refreshed_at timestamptz,
+    last_used_at timestamptz,
+    verified_at  timestamptz,
+    verify_error text            NOT NULL DEFAULT '',
+    verify_due   timestamptz,
     version     bigint           NOT NULL,
     created_at  timestamptz      NOT NULL,
     updated_at  timestamptz      NOT NULL,
@@ -44,10 +50,16 @@ ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS failures integer NOT N
 ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS last_error text NOT NULL DEFAULT '';
 ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS refresh_due timestamptz;
 ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS refreshed_at timestamptz;
+ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS last_used_at timestamptz;
+ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS verified_at timestamptz;
+ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS verify_error text NOT NULL DEFAULT '';
+ALTER TABLE onbehalf_connections ADD COLUMN IF NOT EXISTS verify_due timestamptz;
 CREATE INDEX IF NOT EXISTS onbehalf_connections_due_idx
     ON onbehalf_connections (refresh_due) WHERE refresh_due IS NOT NULL;
 CREATE INDEX IF NOT EXISTS onbehalf_connections_idle_idx
     ON onbehalf_connections (integration, refreshed_at) WHERE refreshed_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS onbehalf_connections_verify_idx
+    ON onbehalf_connections (integration, verify_due) WHERE verify_due IS NOT NULL;
 CREATE INDEX IF NOT EXISTS onbehalf_connections_age_idx
     ON onbehalf_connections (project, user_id, integration, created_at, id);
 CREATE TABLE IF NOT EXISTS onbehalf_connections_leases (

@@ -62,11 +62,12 @@ var (
 // queries holds the statements, built once for the table.
 type queries struct {
 	get, getDefault, list, insert, update, version, delete string
-	due, idle                                              string
+	due, idle, unverified                                  string
 	lock, release, extend                                  string
 }
 
-const columns = "integration, id, credential, fields, status, reason, refreshing, failures, last_error, version, created_at, updated_at"
+const columns = "integration, id, credential, fields, status, reason, refreshing, failures, last_error, version, created_at, updated_at," +
+	" last_used_at, verified_at, verify_error"
 
 func buildQueries(table string) queries {
 	t, l := pgx.Identifier{table}.Sanitize(), pgx.Identifier{table + "_leases"}.Sanitize()
@@ -78,15 +79,18 @@ func buildQueries(table string) queries {
 		list: "SELECT " + columns + " FROM " + t +
 			" WHERE project = $1 AND user_id = $2 ORDER BY integration, created_at, id",
 		insert: "INSERT INTO " + t + " (project, user_id, integration, id, credential, fields, status, reason, refreshing, version, created_at, updated_at," +
-			" failures, last_error, refresh_due, refreshed_at)" +
-			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING",
+			" failures, last_error, refresh_due, refreshed_at, last_used_at, verified_at, verify_error, verify_due)" +
+			" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING",
 		update: "UPDATE " + t + " SET credential = $5, fields = $6, status = $7, reason = $8, refreshing = $9, version = version + 1, updated_at = $10," +
-			" failures = $12, last_error = $13, refresh_due = $14, refreshed_at = CASE WHEN $15::boolean THEN COALESCE($16, created_at) END" +
+			" failures = $12, last_error = $13, refresh_due = $14, refreshed_at = CASE WHEN $15::boolean THEN COALESCE($16, created_at) END," +
+			" last_used_at = $17, verified_at = $18, verify_error = $19, verify_due = CASE WHEN $15::boolean THEN COALESCE($18, created_at) END" +
 			" WHERE project = $1 AND user_id = $2 AND integration = $3 AND id = $4 AND version = $11 RETURNING version, created_at",
 		due: "SELECT project, user_id, integration, id FROM " + t +
 			" WHERE refresh_due < $1 ORDER BY refresh_due LIMIT $2",
 		idle: "SELECT project, user_id, integration, id FROM " + t +
 			" WHERE integration = $1 AND refreshed_at < $2 ORDER BY refreshed_at LIMIT $3",
+		unverified: "SELECT project, user_id, integration, id FROM " + t +
+			" WHERE integration = $1 AND verify_due < $2 ORDER BY verify_due LIMIT $3",
 		version: "SELECT version FROM " + t + " WHERE project = $1 AND user_id = $2 AND integration = $3 AND id = $4",
 		delete:  "DELETE FROM " + t + " WHERE project = $1 AND user_id = $2 AND integration = $3 AND id = $4",
 		lock: "INSERT INTO " + l + " AS held (key, holder, expires_at) VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond')" +
@@ -154,8 +158,16 @@ func scan(row pgx.Row, project, user string) (*tokens.Connection, error) {
 	c := &tokens.Connection{Project: project, User: user}
 	var cred, fields, refreshing []byte
 	var status string
-	if err := row.Scan(&c.Integration, &c.ID, &cred, &fields, &status, &c.Reason, &refreshing, &c.Failures, &c.LastError, &c.Version, &c.CreatedAt, &c.UpdatedAt); err != nil {
+	var used, verified *time.Time
+	if err := row.Scan(&c.Integration, &c.ID, &cred, &fields, &status, &c.Reason, &refreshing, &c.Failures, &c.LastError, &c.Version, &c.CreatedAt, &c.UpdatedAt,
+		&used, &verified, &c.VerifyError); err != nil {
 		return nil, err
+	}
+	if used != nil {
+		c.LastUsed = used.UTC()
+	}
+	if verified != nil {
+		c.Verified = verified.UTC()
 	}
 	c.Status = tokens.Status(status)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
@@ -271,7 +283,8 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 		probe.CreatedAt = created
 		due, refreshed := tokens.Schedule(&probe)
 		tag, err := s.pool.Exec(octx, s.q.insert, k.Project, k.User, k.Integration, k.ID, cred, fields, string(c.Status), c.Reason, refreshing, created, now,
-			c.Failures, c.LastError, s.nullTime(due), s.nullTime(refreshed))
+			c.Failures, c.LastError, s.nullTime(due), s.nullTime(refreshed), s.nullTime(c.LastUsed), s.nullTime(c.Verified), c.VerifyError,
+			s.nullTime(tokens.VerifySchedule(&probe)))
 		if err != nil {
 			return fail(ctx, "save "+k.String(), err)
 		}
@@ -290,7 +303,7 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 		obtained = s.nullTime(c.Credential.ObtainedAt)
 	}
 	err = s.pool.QueryRow(octx, s.q.update, k.Project, k.User, k.Integration, k.ID, cred, fields, string(c.Status), c.Reason, refreshing, now, c.Version,
-		c.Failures, c.LastError, s.nullTime(due), c.Active(), obtained).
+		c.Failures, c.LastError, s.nullTime(due), c.Active(), obtained, s.nullTime(c.LastUsed), s.nullTime(c.Verified), c.VerifyError).
 		Scan(&version, &created)
 	if err == nil {
 		c.Version, c.CreatedAt, c.UpdatedAt = version, created.UTC(), now

@@ -12,7 +12,10 @@ import (
 	"github.com/onbehalf/onbehalf/tokens"
 )
 
-var _ tokens.DueIndex = (*Store)(nil)
+var (
+	_ tokens.DueIndex    = (*Store)(nil)
+	_ tokens.VerifyIndex = (*Store)(nil)
+)
 
 // dueKey is the sorted set of tokens.DueIndex.Due.
 func (s *Store) dueKey() string { return s.prefix + "{due}:due" }
@@ -20,6 +23,11 @@ func (s *Store) dueKey() string { return s.prefix + "{due}:due" }
 // idleKey is the sorted set of tokens.DueIndex.Idle for integration.
 func (s *Store) idleKey(integration string) string {
 	return s.prefix + "{due}:idle:" + escape(integration)
+}
+
+// verifyKey is the sorted set of tokens.VerifyIndex for integration.
+func (s *Store) verifyKey(integration string) string {
+	return s.prefix + "{due}:verify:" + escape(integration)
 }
 
 // dueMember names a connection in the due sets.
@@ -32,7 +40,7 @@ func dueMember(k tokens.Key) string {
 func score(t time.Time) string { return strconv.FormatInt(t.UnixMicro(), 10) }
 
 // schedule is what the scripts write to the due sets ("" scores remove).
-type schedule struct{ due, idle, member string }
+type schedule struct{ due, idle, verify, member string }
 
 // schedule returns c's entries in the due sets (see tokens.Schedule).
 func (s *Store) schedule(k tokens.Key, c *tokens.Connection) schedule {
@@ -44,6 +52,9 @@ func (s *Store) schedule(k tokens.Key, c *tokens.Connection) schedule {
 	if !idle.IsZero() {
 		sc.idle = score(idle)
 	}
+	if v := tokens.VerifySchedule(c); !v.IsZero() {
+		sc.verify = score(v)
+	}
 	return sc
 }
 
@@ -52,7 +63,7 @@ func (s *Store) withDue(keys []string, k tokens.Key) []string {
 	if s.cluster {
 		return keys
 	}
-	return append(keys, s.dueKey(), s.idleKey(k.Integration))
+	return append(keys, s.dueKey(), s.idleKey(k.Integration), s.verifyKey(k.Integration))
 }
 
 // indexBeside writes the due sets after a script, on Cluster only (see the
@@ -62,7 +73,7 @@ func (s *Store) indexBeside(ctx context.Context, k tokens.Key, sc schedule) {
 		return
 	}
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, z := range []struct{ key, score string }{{s.dueKey(), sc.due}, {s.idleKey(k.Integration), sc.idle}} {
+		for _, z := range []struct{ key, score string }{{s.dueKey(), sc.due}, {s.idleKey(k.Integration), sc.idle}, {s.verifyKey(k.Integration), sc.verify}} {
 			if z.score == "" {
 				p.ZRem(ctx, z.key, sc.member)
 			} else {
@@ -103,4 +114,9 @@ func (s *Store) query(ctx context.Context, what, key string, before time.Time, l
 		keys = append(keys, tokens.Key{Project: p[0], User: p[1], Integration: p[2], ID: p[3]})
 	}
 	return keys, nil
+}
+
+// Unverified implements tokens.VerifyIndex: one ZRANGEBYSCORE.
+func (s *Store) Unverified(ctx context.Context, integration string, before time.Time, limit int) ([]tokens.Key, error) {
+	return s.query(ctx, "unverified", s.verifyKey(integration), before, limit)
 }

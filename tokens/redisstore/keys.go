@@ -24,6 +24,8 @@ import (
 //	                                    Credential.Expiry in Unix microseconds
 //	P{due}:idle:integration            sorted set: tokens.DueIndex.Idle, an integration's
 //	                                    active connections, scored by their last refresh
+//	P{due}:verify:integration          sorted set: tokens.VerifyIndex, an integration's
+//	                                    active connections, scored by tokens.VerifySchedule
 //
 // A member of the due sets is project NUL user NUL integration NUL id. The
 // Save and Delete scripts update them with the connection, atomically. On
@@ -121,41 +123,41 @@ if not h[1] then return nil end
 return {id, h[1], h[2], h[3], h[4]}
 `)
 
-	// create: KEYS[1] connection, KEYS[2] index, KEYS[3] and KEYS[4] (when
-	// given) the due and idle sets; ARGV member, created, updated, data,
-	// due score, idle score ("" for none), due member. Returns 1, or 0 when
-	// the connection exists.
+	// create: KEYS[1] connection, KEYS[2] index, KEYS[3] to KEYS[5] (when
+	// given) the due, idle and verify sets; ARGV member, created, updated,
+	// data, due score, idle score, verify score ("" for none), due member.
+	// Returns 1, or 0 when the connection exists.
 	create = redis.NewScript(dueIndexLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'v', 1, 'm', ARGV[1], 'c', ARGV[2], 'u', ARGV[3], 'd', ARGV[4])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
-index(KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[7])
+index(KEYS[3], KEYS[4], KEYS[5], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 return 1
 `)
 
 	// update: KEYS[1] connection; ARGV expected version, updated, data.
 	// Returns {0} when the connection is gone, {1, v} on a version
 	// mismatch, {2, new version, created} on success.
-	// KEYS[2] and KEYS[3], ARGV[4] to ARGV[6]: the due index, as create's.
+	// KEYS[2] to KEYS[4], ARGV[4] to ARGV[7]: the due sets, as create's.
 	update = redis.NewScript(dueIndexLua + `
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return {0} end
 if v ~= ARGV[1] then return {1, v} end
 local nv = redis.call('HINCRBY', KEYS[1], 'v', 1)
 redis.call('HSET', KEYS[1], 'u', ARGV[2], 'd', ARGV[3])
-index(KEYS[2], KEYS[3], ARGV[4], ARGV[5], ARGV[6])
+index(KEYS[2], KEYS[3], KEYS[4], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 return {2, nv, redis.call('HGET', KEYS[1], 'c')}
 `)
 
 	// remove: KEYS[1] connection, KEYS[2] index. Returns 1, or 0 when the
 	// connection is gone.
-	// KEYS[3], KEYS[4], ARGV[1] to ARGV[3]: the due index, as create's.
+	// KEYS[3] to KEYS[5], ARGV[1] to ARGV[4]: the due sets, as create's.
 	remove = redis.NewScript(dueIndexLua + `
 local m = redis.call('HGET', KEYS[1], 'm')
 if not m then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], m)
-index(KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3])
+index(KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return 1
 `)
 
@@ -174,16 +176,19 @@ return 0
 `)
 )
 
-// dueIndexLua defines index(due, idle, dueScore, idleScore, member): it sets
-// or (for an empty score) removes member in the due and idle sets, when
-// their keys are given.
+// dueIndexLua defines index(due, idle, verify, dueScore, idleScore,
+// verifyScore, member): it sets or (for an empty score) removes member in the
+// due, idle and verify sets, when their keys are given.
 const dueIndexLua = `
-local function index(due, idle, ds, is, m)
+local function index(due, idle, verify, ds, is, vs, m)
   if due then
     if ds == '' then redis.call('ZREM', due, m) else redis.call('ZADD', due, ds, m) end
   end
   if idle then
     if is == '' then redis.call('ZREM', idle, m) else redis.call('ZADD', idle, is, m) end
+  end
+  if verify then
+    if vs == '' then redis.call('ZREM', verify, m) else redis.call('ZADD', verify, vs, m) end
   end
 end
 `

@@ -89,6 +89,9 @@ type record struct {
 	Refreshing *tokens.RefreshIntent `json:"refreshing,omitempty"`
 	Failures   int                   `json:"failures,omitempty"`
 	LastError  string                `json:"last_error,omitempty"`
+	LastUsed   time.Time             `json:"last_used,omitzero"`
+	Verified   time.Time             `json:"verified,omitzero"`
+	VerifyErr  string                `json:"verify_error,omitempty"`
 }
 
 func encodeRecord(c *tokens.Connection) (string, error) {
@@ -97,13 +100,21 @@ func encodeRecord(c *tokens.Connection) (string, error) {
 		cred.Expiry = cred.Expiry.UTC()
 	}
 	b, err := json.Marshal(record{Credential: cred, Fields: c.Fields, Status: c.Status, Reason: c.Reason, Refreshing: c.Refreshing,
-		Failures: c.Failures, LastError: c.LastError})
+		Failures: c.Failures, LastError: c.LastError, LastUsed: utc(c.LastUsed), Verified: utc(c.Verified), VerifyErr: c.VerifyError})
 	if err != nil {
 		// json.Marshal of strings and a time fails only for years past 9999;
 		// its error could quote the value, so it is not passed on.
 		return "", fmt.Errorf("redisstore: save %s: cannot encode the connection", c.Key())
 	}
 	return string(b), nil
+}
+
+// utc returns t in UTC, the zero time as is.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -133,6 +144,7 @@ func decode(k tokens.Key, v, created, updated, data any) (*tokens.Connection, er
 	}
 	c.Credential, c.Fields, c.Status, c.Reason, c.Refreshing = r.Credential, r.Fields, r.Status, r.Reason, r.Refreshing
 	c.Failures, c.LastError = r.Failures, r.LastError
+	c.LastUsed, c.Verified, c.VerifyError = r.LastUsed, r.Verified, r.VerifyErr
 	return c, nil
 }
 
@@ -270,7 +282,7 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 		c.CreatedAt = created // for Schedule; set again below
 		sc := s.schedule(k, c)
 		ok, err := create.Run(octx, s.rdb, s.withDue([]string{connKey, s.indexKey(k.Project, k.User)}, k),
-			member(k.Integration, created, id), formatTime(created), formatTime(now), data, sc.due, sc.idle, sc.member).Int()
+			member(k.Integration, created, id), formatTime(created), formatTime(now), data, sc.due, sc.idle, sc.verify, sc.member).Int()
 		if err != nil {
 			return fail(ctx, "save "+k.String(), err)
 		}
@@ -283,7 +295,7 @@ func (s *Store) Save(ctx context.Context, c *tokens.Connection) error {
 	}
 	sc := s.schedule(k, c)
 	res, err := update.Run(octx, s.rdb, s.withDue([]string{connKey}, k), strconv.FormatInt(c.Version, 10), formatTime(now), data,
-		sc.due, sc.idle, sc.member).Slice()
+		sc.due, sc.idle, sc.verify, sc.member).Slice()
 	if err != nil {
 		return fail(ctx, "save "+k.String(), err)
 	}
@@ -319,7 +331,7 @@ func (s *Store) Delete(ctx context.Context, k tokens.Key) error {
 	defer cancel()
 	sc := schedule{member: dueMember(k)}
 	n, err := remove.Run(octx, s.rdb, s.withDue([]string{s.connPrefix(k.Project, k.User, k.Integration) + k.ID, s.indexKey(k.Project, k.User)}, k),
-		"", "", sc.member).Int()
+		"", "", "", sc.member).Int()
 	if err != nil {
 		return fail(ctx, "delete "+k.String(), err)
 	}

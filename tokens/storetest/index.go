@@ -144,4 +144,91 @@ func testHealth(t *testing.T, s tokens.Store) {
 	if again := mustGet(t, s, c.Key()); again.Failures != 0 || again.LastError != "" {
 		t.Fatalf("after update: Failures %d, LastError %q; want 0, empty", again.Failures, again.LastError)
 	}
+	// Last use and verification.
+	used, verified := time.Unix(1_700_000_000, 123_000_000).UTC(), time.Unix(1_700_000_100, 0).UTC()
+	got = mustGet(t, s, c.Key())
+	got.LastUsed, got.Verified, got.VerifyError = used, verified, "http_403"
+	mustSave(t, s, got)
+	again := mustGet(t, s, c.Key())
+	if !again.LastUsed.Equal(used) || !again.Verified.Equal(verified) || again.VerifyError != "http_403" {
+		t.Fatalf("LastUsed %v, Verified %v, VerifyError %q; want %v, %v, http_403", again.LastUsed, again.Verified, again.VerifyError, used, verified)
+	}
+	if h := tokens.HealthOf(again); h.State != tokens.HealthVerificationFailed || !h.LastUsed.Equal(used) || h.LastError != "http_403" {
+		t.Fatalf("HealthOf: %+v, want verification_failed with the stored times", h)
+	}
+	again.VerifyError = ""
+	mustSave(t, s, again)
+	if last := mustGet(t, s, c.Key()); last.VerifyError != "" || tokens.HealthOf(last).State != tokens.HealthHealthy {
+		t.Fatalf("after a passing verification: VerifyError %q, want empty and healthy", last.VerifyError)
+	}
+}
+
+// testVerifyIndex checks a store's VerifyIndex, when it has one: per
+// integration, by VerifySchedule (Verified, or CreatedAt), oldest first;
+// not active or deleted connections leave it.
+func testVerifyIndex(t *testing.T, s tokens.Store) {
+	ix, ok := tokens.VerifyIndexOf(s)
+	if !ok {
+		t.Skip("the store has no VerifyIndex")
+	}
+	ctx := context.Background()
+	p := project(t)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	in := "vx-" + hex.EncodeToString(b[:])
+	base := time.Unix(1_000_000_000, 0).UTC()
+	mk := func(id string, created, verified time.Duration) *tokens.Connection {
+		c := &tokens.Connection{Project: p, User: "u", Integration: in, ID: id, CreatedAt: base.Add(created),
+			Credential: tokens.Credential{AccessToken: "a"}}
+		if verified != 0 {
+			c.Verified = base.Add(verified)
+		}
+		mustSave(t, s, c)
+		return c
+	}
+	v1 := mk("v1", 1*time.Second, 0)              // never verified: by creation
+	v2 := mk("v2", 0, 20*time.Second)             // verified later
+	v3 := mk("v3", 2*time.Second, 10*time.Second) // verified earlier
+	list := func(before time.Duration, limit int) []string {
+		t.Helper()
+		keys, err := ix.Unverified(ctx, in, base.Add(before), limit)
+		if err != nil {
+			t.Fatalf("Unverified: %v", err)
+		}
+		for _, k := range keys {
+			if k.ID == "" {
+				t.Fatalf("Unverified returned %s without its ID", k)
+			}
+		}
+		return mine(keys, p)
+	}
+	if got := list(time.Hour, 100); !slices.Equal(got, []string{"v1", "v3", "v2"}) {
+		t.Fatalf("Unverified: %v, want v1 v3 v2 (oldest first)", got)
+	}
+	if got := list(15*time.Second, 100); !slices.Equal(got, []string{"v1", "v3"}) {
+		t.Fatalf("Unverified(before v2): %v, want v1 v3", got)
+	}
+	if got := list(time.Hour, 1); len(got) > 1 {
+		t.Fatalf("Unverified(limit 1): %v", got)
+	}
+	if keys, err := ix.Unverified(ctx, in+"-none", base.Add(time.Hour), 10); err != nil || len(keys) != 0 {
+		t.Fatalf("Unverified of an integration without connections: %v, %v", keys, err)
+	}
+	// A verification moves it to the back.
+	v1 = mustGet(t, s, v1.Key())
+	v1.Verified = base.Add(30 * time.Second)
+	mustSave(t, s, v1)
+	if got := list(time.Hour, 100); !slices.Equal(got, []string{"v3", "v2", "v1"}) {
+		t.Fatalf("Unverified after v1's verification: %v, want v3 v2 v1", got)
+	}
+	// Not active, deleted: gone.
+	v3 = mustGet(t, s, v3.Key())
+	v3.Status = tokens.StatusNeedsReauth
+	mustSave(t, s, v3)
+	if err := s.Delete(ctx, v2.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(time.Hour, 100); !slices.Equal(got, []string{"v1"}) {
+		t.Fatalf("Unverified after v3 needs reauth and v2 is deleted: %v, want v1", got)
+	}
 }

@@ -83,6 +83,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"RefreshIntentRoundTrip", testRefreshIntent},
 		{"HealthRoundTrip", testHealth},
 		{"DueIndex", testDueIndex},
+		{"VerifyIndex", testVerifyIndex},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
