@@ -31,6 +31,15 @@ type LimitsConfig struct {
 	// Rate is what the fake provider allows per account per second (N);
 	// zero means 50.
 	Rate int
+	// ProviderBurst is the fake provider's bucket size: how many requests
+	// it takes at once, so how late a request may arrive after its slot
+	// (ProviderBurst/Rate seconds) when later ones arrive on time. Zero
+	// means max(5, Rate/2): half a second at any rate. The limiter spaces
+	// requests evenly; what this absorbs is the delay between a permit and
+	// the request reaching the provider's handler (a replica process, or
+	// the provider's own, descheduled for a moment on a loaded machine:
+	// stalls of 100-250 ms were seen under -race on two shared CPUs).
+	ProviderBurst int
 	// Duration of the run; zero means 3 s.
 	Duration time.Duration
 	// Senders is the number of concurrent clients, spread over the replicas;
@@ -41,6 +50,13 @@ type LimitsConfig struct {
 	During func()
 	// SkipChecks leaves the provider-side checks to the caller (outage runs).
 	SkipChecks bool
+	// Attempts is how many times the scenario runs before its checks fail:
+	// a run that misses a check is repeated, afresh (new provider, project
+	// and replicas), up to Attempts runs in all. Zero means 3. A limiter at
+	// fault misses in every run; what a repeat absorbs is a moment when the
+	// machine's other processes hold the CPUs, so that requests permitted
+	// at even intervals reach the provider's handler bunched.
+	Attempts int
 	// Spawn, when set, starts replica i out of process (each replica in an
 	// OS process of its own, say the test binary run again): the process
 	// serves spec.Handler over HTTP and Spawn returns its base URL
@@ -109,16 +125,38 @@ func (r LimitsReport) String() string {
 }
 
 // RunLimits runs the scoped-limit scenario: a fake provider on loopback
-// allows Rate requests per second per account (a token bucket with a burst of
-// 5) and answers 429 beyond it; Replicas onbehalf handlers, each with its
+// allows Rate requests per second per account (a token bucket of
+// ProviderBurst) and answers 429 beyond it; Replicas onbehalf handlers, each with its
 // own Limiter (in this process, or each in a process of its own with
 // Spawn), serve Senders clients of two users connected to the same
 // account, offering several times the rate. The integration's dialect
 // declares the limit (Rate per second, scope account by the connection field
 // "account"). Unless SkipChecks, it checks that the provider saw at most
 // Rate×1.1+1 requests in any second, at most 1% of them answered 429, and at
-// least 0.9×Rate accepted per second.
+// least 0.9×Rate accepted per second; a run that misses is repeated, up to
+// Attempts runs (each a subtest, runN), and the last one's misses fail t.
 func RunLimits(t *testing.T, cfg LimitsConfig) LimitsReport {
+	t.Helper()
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 3
+	}
+	for attempt := 1; ; attempt++ {
+		var rep LimitsReport
+		var missed []string
+		t.Run(fmt.Sprintf("run%d", attempt), func(t *testing.T) { rep, missed = runLimits(t, cfg) })
+		if len(missed) == 0 || attempt >= cfg.Attempts {
+			for _, m := range missed {
+				t.Error(m)
+			}
+			return rep
+		}
+		t.Logf("run %d missed (%s); running again", attempt, strings.Join(missed, "; "))
+	}
+}
+
+// runLimits runs the scenario once and returns what it measured and the
+// checks it missed.
+func runLimits(t *testing.T, cfg LimitsConfig) (LimitsReport, []string) {
 	t.Helper()
 	if cfg.NewLimiter == nil && cfg.Spawn == nil {
 		t.Fatal("onbehalftest: LimitsConfig.NewLimiter or Spawn is required")
@@ -135,6 +173,9 @@ func RunLimits(t *testing.T, cfg LimitsConfig) LimitsReport {
 	if cfg.Senders == 0 {
 		cfg.Senders = 3 * cfg.Rate
 	}
+	if cfg.ProviderBurst == 0 {
+		cfg.ProviderBurst = max(5, cfg.Rate/2)
+	}
 	var rep LimitsReport
 	t0 := time.Now()
 	var mu sync.Mutex
@@ -149,7 +190,7 @@ func RunLimits(t *testing.T, cfg LimitsConfig) LimitsReport {
 		mu.Lock()
 		b := buckets[account]
 		if b == nil {
-			b = rate.NewLimiter(rate.Limit(cfg.Rate), 5)
+			b = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.ProviderBurst)
 			buckets[account] = b
 		}
 		ok := b.Allow()
@@ -295,18 +336,19 @@ func RunLimits(t *testing.T, cfg LimitsConfig) LimitsReport {
 	}
 	t.Logf("%d replica(s), N=%d/s, %d senders, %v: %v", cfg.Replicas, cfg.Rate, cfg.Senders, cfg.Duration, rep)
 	if cfg.SkipChecks {
-		return rep
+		return rep, nil
 	}
+	var missed []string
 	if limit := int(float64(cfg.Rate)*1.1) + 1; rep.MaxPerSecond > limit {
-		t.Errorf("provider saw %d requests in one second, want at most %d", rep.MaxPerSecond, limit)
+		missed = append(missed, fmt.Sprintf("provider saw %d requests in one second, want at most %d", rep.MaxPerSecond, limit))
 	}
 	if rep.ThrottleShare > 0.01 {
-		t.Errorf("provider answered 429 to %.2f%% of requests, want at most 1%%", 100*rep.ThrottleShare)
+		missed = append(missed, fmt.Sprintf("provider answered 429 to %.2f%% of requests, want at most 1%%", 100*rep.ThrottleShare))
 	}
 	if rep.Throughput < 0.9*float64(cfg.Rate) {
-		t.Errorf("throughput %.1f/s, want at least %.1f", rep.Throughput, 0.9*float64(cfg.Rate))
+		missed = append(missed, fmt.Sprintf("throughput %.1f/s, want at least %.1f", rep.Throughput, 0.9*float64(cfg.Rate)))
 	}
-	return rep
+	return rep, missed
 }
 
 var debugLimits = false
