@@ -20,7 +20,8 @@ import (
 )
 
 // replicaEnv carries a replica process's childSpec (JSON); its presence
-// makes TestReplicaChild serve instead of skipping.
+// makes TestThreeProcesses serve as that replica instead of running the
+// scenario.
 const replicaEnv = "ONBEHALF_LIMITS_REPLICA"
 
 // listeningPrefix starts the line a replica process prints once it serves.
@@ -35,12 +36,17 @@ type childSpec struct {
 }
 
 // TestThreeProcesses: three handler replicas, each an OS process of its own
-// (this test binary run again as TestReplicaChild) with its own Redis client
-// under one key prefix, serve several times the rate a fake provider allows
-// per account (N = 50/s, 150 clients). The provider sees at most N×1.1+1 in
-// any second, at most 1% of its answers are 429, and at least 0.9 N are
-// accepted per second: the replicas spend one allowance between them.
+// (this test binary run again, -test.run=^TestThreeProcesses$ with
+// replicaEnv set: see serveReplica) with its own Redis client under one key
+// prefix, serve several times the rate a fake provider allows per account
+// (N = 50/s, 150 clients). The provider sees at most N×1.1+1 in any second,
+// at most 1% of its answers are 429, and at least 0.9 N are accepted per
+// second: the replicas spend one allowance between them.
 func TestThreeProcesses(t *testing.T) {
+	if raw := os.Getenv(replicaEnv); raw != "" {
+		serveReplica(t, raw)
+		return
+	}
 	needRedis(t, redisAddr())
 	prefix := fmt.Sprintf("test:limits:proc:%d:", time.Now().UnixNano())
 	onbehalftest.RunLimits(t, onbehalftest.LimitsConfig{
@@ -61,7 +67,7 @@ func spawnReplica(t *testing.T, spec childSpec) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaChild$", "-test.count=1", "-test.timeout=5m")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestThreeProcesses$", "-test.count=1", "-test.timeout=5m")
 	cmd.Env = append(os.Environ(), replicaEnv+"="+string(js))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -118,15 +124,11 @@ func spawnReplica(t *testing.T, spec childSpec) string {
 	return ""
 }
 
-// TestReplicaChild is one replica of TestThreeProcesses, run in a process
-// of its own; run directly, it skips. It serves the scenario's handler with
-// a Redis limiter on a loopback port, prints the port, and exits when its
-// stdin closes (the parent is done, or dead).
-func TestReplicaChild(t *testing.T) {
-	raw := os.Getenv(replicaEnv)
-	if raw == "" {
-		t.Skip("a replica process of TestThreeProcesses; runs only there")
-	}
+// serveReplica is one replica of TestThreeProcesses, in a process of its
+// own: it serves the scenario's handler with a Redis limiter on a loopback
+// port, prints the port, and returns when its stdin closes (the parent is
+// done, or dead).
+func serveReplica(t *testing.T, raw string) {
 	var spec childSpec
 	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 		t.Fatal(err)
