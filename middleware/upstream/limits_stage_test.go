@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/onbehalf/onbehalf/integrations"
+	"github.com/onbehalf/onbehalf/limits"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -156,3 +158,57 @@ func TestLimitsThrottled403(t *testing.T) {
 		})
 	}
 }
+
+// downLimiter is a shared limiter whose backend is unreachable, failing
+// closed.
+type downLimiter struct{}
+
+func (downLimiter) Reserve(context.Context, limits.Request) (limits.Decision, error) {
+	return limits.Decision{}, fmt.Errorf("%w: dial tcp: connection refused", limits.ErrUnavailable)
+}
+
+func (downLimiter) Block(context.Context, string, time.Time) error { return limits.ErrUnavailable }
+
+// TestLimitsFailClosed: a limiter that cannot decide (a shared limiter
+// failing closed while its backend is down) sends nothing: the request
+// answers 503 LIMITER_UNAVAILABLE with Retry-After, its body closed, and the
+// provider is not called; the backend's error text is not in the message.
+func TestLimitsFailClosed(t *testing.T) {
+	for _, rl := range []*integrations.RateLimitInfo{
+		{Limits: []integrations.StaticLimit{{Requests: 10, PeriodMs: 1000}}}, // a permit of a static limit
+		nil, // the blocks only
+	} {
+		t.Run(fmt.Sprintf("static limits %v", rl != nil), func(t *testing.T) {
+			ig, err := integrations.New(integrations.Config{Type: "custom", Slug: "rl", BaseURL: "https://api.example.com", RateLimits: rl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &fakeRT{replies: []func(*http.Request) (*http.Response, error){body(200, `{}`)}}
+			lt, err := newLimitsTransport(LimitsConfig{Limiter: downLimiter{}}, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := stageReq(t, ig, "c0", nil)
+			b := &closeRecorder{Reader: strings.NewReader("payload")}
+			req.Body = b
+			resp, err := lt.RoundTrip(req)
+			var re *response.Error
+			if !errors.As(err, &re) || re.Status != 503 || re.Code != response.CodeLimiterUnavailable || re.RetryAfter != LimiterRetryAfter {
+				t.Fatalf("got %v, %v; want 503 LIMITER_UNAVAILABLE with Retry-After %v", resp, err, LimiterRetryAfter)
+			}
+			if strings.Contains(re.Message, "refused") {
+				t.Fatalf("the message %q carries the backend's error", re.Message)
+			}
+			if f.calls.Load() != 0 || !b.closed {
+				t.Fatalf("provider calls %d, body closed %v: want nothing sent and the body closed", f.calls.Load(), b.closed)
+			}
+		})
+	}
+}
+
+type closeRecorder struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeRecorder) Close() error { c.closed = true; return nil }
