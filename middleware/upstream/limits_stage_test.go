@@ -212,3 +212,71 @@ type closeRecorder struct {
 }
 
 func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+// TestLimitsSpentBudget: an answer whose budget headers say the budget is
+// spent (Salesforce's Sforce-Limit-Info api-usage at its limit, Shopify's
+// call-limit header full, remaining 0 with a reset) blocks the scope the
+// dialect names, until the reset or for blockMs; nothing of the scope is
+// forwarded meanwhile. Room left blocks nothing.
+func TestLimitsSpentBudget(t *testing.T) {
+	shop := func(s string) map[string]string { return map[string]string{"shop": s} }
+	org := func(s string) map[string]string { return map[string]string{"instance_url": s} }
+	cases := []struct {
+		name       string
+		dialect    *integrations.RateLimitInfo
+		spent, ok  []string // headers of a spent budget, of room left
+		same, diff map[string]string
+		lo, hi     time.Duration
+	}{
+		{"salesforce api-usage, per org", salesforceDialect,
+			[]string{"Sforce-Limit-Info", "api-usage=15000/15000"}, []string{"Sforce-Limit-Info", "api-usage=14999/15000"},
+			org("https://acme.my.salesforce.com"), org("https://other.my.salesforce.com"), 59 * time.Second, 60 * time.Second},
+		{"shopify call limit, per shop", &integrations.RateLimitInfo{Scope: integrations.ScopeAccount, Field: "shop",
+			UsageHeader: "X-Shopify-Shop-Api-Call-Limit"},
+			[]string{"X-Shopify-Shop-Api-Call-Limit", "40/40"}, []string{"X-Shopify-Shop-Api-Call-Limit", "39/40"},
+			shop("acme.myshopify.com"), shop("other.myshopify.com"), time.Second, time.Second},
+		{"remaining 0 with a reset in seconds", &integrations.RateLimitInfo{RemainingHeader: "X-RateLimit-Remaining",
+			ResetHeader: "X-RateLimit-Reset", ResetFormat: "seconds"},
+			[]string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "20"}, []string{"X-RateLimit-Remaining", "1", "X-RateLimit-Reset", "20"},
+			nil, nil, 19 * time.Second, 20 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in, err := integrations.New(integrations.Config{Type: "custom", Slug: "rl", BaseURL: "https://api.example.com", RateLimits: tc.dialect})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Room left: nothing blocks.
+			f := &fakeRT{replies: []func(*http.Request) (*http.Response, error){status(200, tc.ok...)}}
+			lt, err := newLimitsTransport(LimitsConfig{MaxWait: 100 * time.Millisecond}, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				if resp, err := lt.RoundTrip(stageReq(t, in, "c0", tc.same)); err != nil || resp.StatusCode != 200 {
+					t.Fatalf("request %d with room left: %v %v", i+1, resp, err)
+				}
+			}
+			// Spent: the answer reaches the caller, then the scope is blocked.
+			f = &fakeRT{replies: []func(*http.Request) (*http.Response, error){status(200, tc.spent...), status(200)}}
+			if lt, err = newLimitsTransport(LimitsConfig{MaxWait: 100 * time.Millisecond}, f); err != nil {
+				t.Fatal(err)
+			}
+			if resp, err := lt.RoundTrip(stageReq(t, in, "c0", tc.same)); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("the answer spending the budget: %v %v", resp, err)
+			}
+			resp, err := lt.RoundTrip(stageReq(t, in, "c0", tc.same))
+			wantRateLimited(t, resp, err, tc.lo, tc.hi)
+			if tc.same != nil { // another connection of the same account
+				resp, err := lt.RoundTrip(stageReq(t, in, "c1", tc.same))
+				wantRateLimited(t, resp, err, tc.lo, tc.hi)
+			}
+			if n := f.calls.Load(); n != 1 {
+				t.Fatalf("the provider got %d requests, want 1", n)
+			}
+			if resp, err := lt.RoundTrip(stageReq(t, in, "c2", tc.diff)); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("another scope was blocked: %v %v", resp, err)
+			}
+		})
+	}
+}
