@@ -38,7 +38,7 @@ type LimitsConfig struct {
 	// requests evenly; what this absorbs is the delay between a permit and
 	// the request reaching the provider's handler (a replica process, or
 	// the provider's own, descheduled for a moment on a loaded machine:
-	// stalls of 100-250 ms were seen under -race on two shared CPUs).
+	// stalls of 100-350 ms were seen under -race on two shared CPUs).
 	ProviderBurst int
 	// Duration of the run; zero means 3 s.
 	Duration time.Duration
