@@ -60,8 +60,9 @@ func newBenchSetup(b *testing.B) *benchSetup {
 }
 
 // newBenchSetupWith builds the setup; a non-nil rt replaces the upstream
-// transport of both the chain and the bare proxy.
-func newBenchSetupWith(b *testing.B, rt http.RoundTripper) *benchSetup {
+// transport of both the chain and the bare proxy, and mod (when set) adjusts
+// the integration and the handler's configuration.
+func newBenchSetupWith(b *testing.B, rt http.RoundTripper, mod ...func(*integrations.Config, *middleware.Config)) *benchSetup {
 	b.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -83,12 +84,13 @@ func newBenchSetupWith(b *testing.B, rt http.RoundTripper) *benchSetup {
 	}
 	in := onbehalftest.TaskLabIntegration(s.base+"/api", "cid", "secret")
 	in.Slug, in.ID, in.Name = "bench", "", "Bench"
-	h, err := middleware.New(middleware.Config{
-		Projects: []middleware.ProjectConfig{{ID: s.project, Keys: []middleware.KeyConfig{signer.KeyConfig()},
-			Integrations: []integrations.Config{in}}},
-		Store:     store,
-		Forwarder: upstream.Config{RoundTripper: rt},
-	})
+	cfg := middleware.Config{Store: store, Forwarder: upstream.Config{RoundTripper: rt}}
+	for _, m := range mod {
+		m(&in, &cfg)
+	}
+	cfg.Projects = []middleware.ProjectConfig{{ID: s.project, Keys: []middleware.KeyConfig{signer.KeyConfig()},
+		Integrations: []integrations.Config{in}}}
+	h, err := middleware.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -265,4 +267,45 @@ func BenchmarkOverheadJSON(b *testing.B) {
 func BenchmarkOverheadRaw(b *testing.B) {
 	s := newOverheadSetup(b)
 	runBench(b, s.chain, s.chainRequest(true), len(benchJSON))
+}
+
+// The limits stage's cost. ChainJSON and OverheadJSON run it as configured
+// by default: the bench integration declares no static limit, so each
+// request asks the in-process limiter for the blocks its provider's answers
+// set. LimitsOff disables the stage; LimitsLocal gives the integration a
+// static limit (per connection) far above what the run reaches, so every
+// request takes a permit from an in-process bucket and none waits. The
+// Redis limiter's cost is measured beside these in limits/redislimiter
+// (BenchmarkChainLimiter):
+//
+//	go test ./middleware/ -run '^$' -bench 'Overhead|Limits' -benchmem
+
+// limitsOff turns the limits stage off.
+func limitsOff(_ *integrations.Config, c *middleware.Config) { c.Forwarder.Limits.Disabled = true }
+
+// limitsLocal gives the integration a static limit that never blocks, with
+// the default in-process limiter.
+func limitsLocal(in *integrations.Config, _ *middleware.Config) {
+	in.RateLimits = &integrations.RateLimitInfo{Limits: []integrations.StaticLimit{
+		{Scope: integrations.ScopeConnection, Requests: 1_000_000_000, PeriodMs: 1000, Burst: 1_000_000_000}}}
+}
+
+func BenchmarkOverheadLimitsOff(b *testing.B) {
+	s := newBenchSetupWith(b, memUpstream{}, limitsOff)
+	runBench(b, s.chain, s.chainRequest(false), len(benchJSON)+len(`{"output":}`))
+}
+
+func BenchmarkOverheadLimitsLocal(b *testing.B) {
+	s := newBenchSetupWith(b, memUpstream{}, limitsLocal)
+	runBench(b, s.chain, s.chainRequest(false), len(benchJSON)+len(`{"output":}`))
+}
+
+func BenchmarkChainLimitsOff(b *testing.B) {
+	s := newBenchSetupWith(b, nil, limitsOff)
+	runBench(b, s.chain, s.chainRequest(false), len(benchJSON)+len(`{"output":}`))
+}
+
+func BenchmarkChainLimitsLocal(b *testing.B) {
+	s := newBenchSetupWith(b, nil, limitsLocal)
+	runBench(b, s.chain, s.chainRequest(false), len(benchJSON)+len(`{"output":}`))
 }

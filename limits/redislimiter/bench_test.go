@@ -16,7 +16,6 @@ import (
 //	go test ./ -run '^$' -bench Reserve -benchmem
 func BenchmarkReserve(b *testing.B) {
 	needRedis(b, redisAddr())
-	t := &testing.T{}
 	prefix := fmt.Sprintf("bench:limits:%d:", time.Now().UnixNano())
 	cases := []struct {
 		name string
@@ -24,11 +23,11 @@ func BenchmarkReserve(b *testing.B) {
 	}{
 		{"local", func() (limits.Limiter, func() int64) { return limits.NewLocal(), func() int64 { return 0 } }},
 		{"redis-lease", func() (limits.Limiter, func() int64) {
-			l := newLimiter(t, redisAddr(), prefix+"l:", nil)
+			l := newLimiter(b, redisAddr(), prefix+"l:", nil)
 			return l, l.Calls
 		}},
 		{"redis-nolease", func() (limits.Limiter, func() int64) {
-			l := newLimiter(t, redisAddr(), prefix+"n:", func(c *redislimiter.Config) { c.LeaseWindow = -1 })
+			l := newLimiter(b, redisAddr(), prefix+"n:", func(c *redislimiter.Config) { c.LeaseWindow = -1 })
 			return l, l.Calls
 		}},
 	}

@@ -191,8 +191,15 @@ func (l *Limiter) Reserve(ctx context.Context, r limits.Request) (limits.Decisio
 		return limits.Decision{Wait: wait}, nil
 	}
 	if n > 1 {
+		// Another request may have leased a batch meanwhile: the permits
+		// add up (keeping the earlier expiry), none is dropped unused.
+		now := time.Now()
 		l.mu.Lock()
-		l.leases[r.Key] = &lease{n: int(n - 1), expires: time.Now().Add(l.cfg.LeaseWindow)}
+		if ls := l.leases[r.Key]; ls != nil && ls.n > 0 && now.Before(ls.expires) {
+			ls.n += int(n - 1)
+		} else {
+			l.leases[r.Key] = &lease{n: int(n - 1), expires: now.Add(l.cfg.LeaseWindow)}
+		}
 		l.mu.Unlock()
 	}
 	return limits.Decision{Allowed: true, Wait: wait}, nil
