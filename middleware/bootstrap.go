@@ -19,6 +19,7 @@ import (
 type Bootstrap struct {
 	reg   integrations.Registry
 	store tokens.Store
+	meta  tokens.Metadata // nil: PATCH /sdk/me echoes, GET answers {}
 }
 
 // NewBootstrap returns the handlers over reg and store.
@@ -91,7 +92,10 @@ func credentialStatus(c *tokens.Connection) string {
 
 // Me serves GET (and PATCH) /sdk/me. Every integration of the project is
 // listed; connected ones are enabled, with one credential entry per
-// connection. A PATCH's {"meta": {...}} is echoed back, not stored.
+// connection. With a Metadata store (Config.Metadata), GET answers the
+// user's stored "meta" and a PATCH's {"meta": {...}} is merged into it at
+// the top level (a key set to null is removed) and stored; without one, a
+// PATCH's meta is echoed back, not stored, and GET answers {}.
 func (b *Bootstrap) Me(w http.ResponseWriter, r *http.Request) {
 	p, ok := PrincipalFromContext(r.Context())
 	if !ok {
@@ -100,6 +104,7 @@ func (b *Bootstrap) Me(w http.ResponseWriter, r *http.Request) {
 	}
 	body := meBody{Integrations: map[string]*meIntegration{}, Meta: map[string]any{}, Resources: []any{},
 		Project: map[string]any{"id": p.Project}}
+	var err error
 	if r.Method == http.MethodPatch {
 		var patch struct {
 			Meta map[string]any `json:"meta"`
@@ -108,8 +113,18 @@ func (b *Bootstrap) Me(w http.ResponseWriter, r *http.Request) {
 			fail(w, response.New(http.StatusBadRequest, response.CodeBadRequest, "Body must be JSON: {\"meta\": {...}}."))
 			return
 		}
-		if patch.Meta != nil {
-			body.Meta = patch.Meta
+		if b.meta == nil {
+			if patch.Meta != nil {
+				body.Meta = patch.Meta
+			}
+		} else if body.Meta, err = b.patchMeta(r, p, patch.Meta); err != nil {
+			fail(w, err)
+			return
+		}
+	} else if b.meta != nil {
+		if body.Meta, err = b.meta.Get(r.Context(), p.Project, p.User); err != nil {
+			fail(w, errors.Join(tokens.ErrUnavailable, err))
+			return
 		}
 	}
 	ins, err := b.reg.List(r.Context(), p.Project)
@@ -143,6 +158,28 @@ func (b *Bootstrap) Me(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	response.WriteJSON(w, http.StatusOK, body)
+}
+
+// patchMeta merges patch into the user's stored metadata and stores it.
+func (b *Bootstrap) patchMeta(r *http.Request, p Principal, patch map[string]any) (map[string]any, error) {
+	meta, err := b.meta.Get(r.Context(), p.Project, p.User)
+	if err != nil {
+		return nil, errors.Join(tokens.ErrUnavailable, err)
+	}
+	for k, v := range patch {
+		if v == nil {
+			delete(meta, k)
+		} else {
+			meta[k] = v
+		}
+	}
+	if err := b.meta.Put(r.Context(), p.Project, p.User, meta); err != nil {
+		if errors.Is(err, tokens.ErrMetadataTooLarge) {
+			return nil, response.New(http.StatusRequestEntityTooLarge, response.CodeRequestTooLarge, "User metadata is limited to 64 KiB of JSON.")
+		}
+		return nil, errors.Join(tokens.ErrUnavailable, err)
+	}
+	return meta, nil
 }
 
 type integrationItem struct {

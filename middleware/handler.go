@@ -51,6 +51,10 @@ type Config struct {
 	// means 64 KiB; negative means no cap here (the http.Server's own
 	// MaxHeaderBytes still applies before the handler runs).
 	MaxHeaderBytes int
+	// Metadata, when not nil, stores each user's metadata: PATCH /sdk/me
+	// merges into it and GET /sdk/me answers it as "meta". Nil means none:
+	// a PATCH's meta is echoed back, not stored.
+	Metadata tokens.Metadata
 	// Observer receives one Record per request (access logs, metrics,
 	// traces): see LogObserver and the otelobserver module. Nil means none.
 	Observer Observer
@@ -139,6 +143,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	boot.meta = cfg.Metadata
 
 	proxy := Chain(auth.Handler, resolver.Handler, injector.Handler, NewGuard().Handler, response.SetMode)(fwd)
 	root := mux.NewRouter().SkipClean(true).UseEncodedPath()
