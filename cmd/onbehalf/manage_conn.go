@@ -200,7 +200,11 @@ type listAnswer struct {
 }
 
 func (m *manager) listConnections(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		m.fail(w, r, "list", badRequest("The query string is malformed."))
+		return
+	}
 	limit := defaultPageSize
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
