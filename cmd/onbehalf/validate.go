@@ -37,9 +37,9 @@ func (l *loaded) validate() problems {
 		}
 	}
 	if c.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			add("$.metricsListen", "not a host:port address")
-		} else if c.MetricsListen == c.Listen {
+		} else if c.MetricsListen == c.Listen && port != "0" {
 			add("$.metricsListen", "must differ from listen: metrics are served on a separate listener")
 		}
 	}
