@@ -214,13 +214,7 @@ func TestBinaryPostgres(t *testing.T) {
 	}
 	defer pool.Close()
 	table := "onbehalf_e2e_" + randHex(6)
-	t.Cleanup(func() {
-		var names []string
-		for _, s := range []string{"", "_leases", "_metadata"} {
-			names = append(names, pgx.Identifier{table + s}.Sanitize())
-		}
-		_, _ = pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+strings.Join(names, ", "))
-	})
+	t.Cleanup(func() { dropTables(dsn, table) })
 	runBinary(t, fmt.Sprintf(`{"type": "postgres", "postgres": {"url": {"env": "DATABASE_URL"}, "table": %q}}`, table),
 		map[string]string{"DATABASE_URL": dsn}, func(t *testing.T) {
 			var cred string
@@ -231,6 +225,20 @@ func TestBinaryPostgres(t *testing.T) {
 				t.Fatal("a token is stored in the clear")
 			}
 		})
+}
+
+// dropTables drops a test's connections table and its companions.
+func dropTables(dsn, table string) {
+	pool, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		return
+	}
+	defer pool.Close()
+	var names []string
+	for _, s := range []string{"", "_leases", "_metadata"} {
+		names = append(names, pgx.Identifier{table + s}.Sanitize())
+	}
+	_, _ = pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+strings.Join(names, ", "))
 }
 
 func skipOrFail(t *testing.T, what string, err error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/onbehalf/onbehalf/onbehalftest"
@@ -9,5 +10,12 @@ import (
 
 // TestMain sends every name lookup that a test does not route to a resolver
 // of its own to an in-memory table, so that no test reaches the machine's
-// resolver or a real host.
-func TestMain(m *testing.M) { os.Exit(onbehalftest.RunWithFakeResolver(m, nil)) }
+// resolver or a real host; then it removes the binary the end-to-end tests
+// built.
+func TestMain(m *testing.M) {
+	code := onbehalftest.RunWithFakeResolver(m, nil)
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}

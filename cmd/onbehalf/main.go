@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -58,6 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return err
 	}
 	log := newLogger(stderr, l.LogLevel)
+	redis.SetLogger(redisLogger{log})
 	if migrate {
 		if l.Store.Type != "postgres" {
 			return errors.New(`migrate: store.type is not "postgres"; nothing to migrate`)
@@ -112,6 +115,14 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 		lv = slog.LevelError
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv}))
+}
+
+// redisLogger sends go-redis's own messages (pool dial failures) to the
+// JSON log at Warn.
+type redisLogger struct{ log *slog.Logger }
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.log.Warn("redis: " + fmt.Sprintf(format, v...))
 }
 
 // reportCheck prints the outcome of -check: "config OK" or each problem on
