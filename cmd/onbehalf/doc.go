@@ -2,7 +2,7 @@
 // connect flow and Connect Portal, and a management API for a host backend
 // written in any language, configured by one JSON file.
 //
-//	go install github.com/onbehalf/onbehalf/cmd/onbehalf@latest
+//	cd cmd/onbehalf && go install .          # from a clone of the repository
 //	onbehalf -check -config onbehalf.json    # print every problem by its JSON path
 //	onbehalf migrate -config onbehalf.json   # Postgres: create or update the tables
 //	onbehalf -config onbehalf.json           # serve
