@@ -109,6 +109,10 @@ func testConfig(t testing.TB, p *provider, signer *onbehalftest.Signer, store st
      "auth": {"type": "oauth2", "tokenUrl": "` + p.URL + `/token", "revokeUrl": "` + p.URL + `/revoke",
               "clientId": "cid", "clientSecret": {"env": "TASKLAB_SECRET"}},
      "verify": {"path": "/me"}},
+    {"type": "custom", "slug": "unguarded", "baseUrl": "` + strings.Replace(p.URL, "127.0.0.1", "provider.test", 1) + `/api",
+     "auth": {"type": "oauth2", "tokenUrl": "` + strings.Replace(p.URL, "127.0.0.1", "provider.test", 1) + `/token",
+              "revokeUrl": "` + strings.Replace(p.URL, "127.0.0.1", "provider.test", 1) + `/revoke", "clientId": "cid"},
+     "verify": {"path": "/me"}},
     {"type": "custom", "slug": "keyed", "baseUrl": "` + p.URL + `/api", "allowAddresses": ["127.0.0.0/8"],
      "auth": {"type": "api_key", "name": "X-Key"}}
   ]}],

@@ -352,3 +352,29 @@ func newMetricsServer(t *testing.T, s *server) string {
 }
 
 var _ http.Handler = (*http.ServeMux)(nil)
+
+// TestProviderCallsGuarded: verification and revocation dial through the
+// hosts guard. An integration whose name resolves to loopback and whose
+// config does not list it in allowAddresses reaches nothing: the verify
+// answers 502 VERIFICATION_FAILED, the delete revokes nothing ("failed")
+// and still deletes. Defends against SSRF through the management API.
+func TestProviderCallsGuarded(t *testing.T) {
+	s := newTestServer(t)
+	base := s.URL + "/manage/v1/projects/" + project + "/users/user-1/connections"
+	body := `{"integration": "custom.unguarded", "id": "g1", "credential": {"accessToken": "access-0", "refreshToken": "refresh-g"}}`
+	if st, b := call(t, "POST", base, bearer(writeKey), body); st != 201 {
+		t.Fatalf("import: %d %s", st, b)
+	}
+	if st, b := call(t, "POST", base+"/custom.unguarded/g1/verify", bearer(writeKey), ""); st != 502 || errCode(b) != "VERIFICATION_FAILED" {
+		t.Fatalf("verify to a denied address: %d %s", st, b)
+	}
+	st, b := call(t, "DELETE", base+"/custom.unguarded/g1", bearer(writeKey), "")
+	if st != 200 || !strings.Contains(string(b), `"revocation":"failed"`) {
+		t.Fatalf("delete: %d %s", st, b)
+	}
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	if len(s.p.revoked) != 0 || s.p.apiCalls != 0 {
+		t.Fatalf("the provider was reached: revoked %v, api calls %d", s.p.revoked, s.p.apiCalls)
+	}
+}
