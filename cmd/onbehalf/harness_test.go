@@ -113,6 +113,8 @@ func testConfig(t testing.TB, p *provider, signer *onbehalftest.Signer, store st
      "auth": {"type": "oauth2", "tokenUrl": "` + strings.Replace(p.URL, "127.0.0.1", "provider.test", 1) + `/token",
               "revokeUrl": "` + strings.Replace(p.URL, "127.0.0.1", "provider.test", 1) + `/revoke", "clientId": "cid"},
      "verify": {"path": "/me"}},
+    {"type": "custom", "slug": "tenant", "baseUrl": "` + p.URL + `/api/{tenant}", "allowAddresses": ["127.0.0.0/8"],
+     "auth": {"type": "api_key", "name": "X-Key"}},
     {"type": "custom", "slug": "keyed", "baseUrl": "` + p.URL + `/api", "allowAddresses": ["127.0.0.0/8"],
      "auth": {"type": "api_key", "name": "X-Key"}}
   ]}],

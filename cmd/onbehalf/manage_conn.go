@@ -162,6 +162,17 @@ func (m *manager) importConnection(w http.ResponseWriter, r *http.Request) {
 		Credential: tokens.Credential{AccessToken: cr.AccessToken, RefreshToken: cr.RefreshToken, TokenType: cr.TokenType,
 			Expiry: cr.ExpiresAt, ObtainedAt: cr.ObtainedAt, APIKey: cr.APIKey, Username: cr.Username, Password: cr.Password},
 		Fields: req.Fields, Status: tokens.StatusActive}
+	if _, err := in.BaseURL(c); err != nil {
+		// A base URL template needs a field the import did not give
+		// (Salesforce's instance_url): every proxied call would fail.
+		var mf *integrations.MissingFieldError
+		if errors.As(err, &mf) {
+			m.fail(w, r, "import", badRequest("fields."+mf.Name+" is required: this integration's base URL takes {"+mf.Name+"}."))
+			return
+		}
+		m.fail(w, r, "import", badRequest("fields do not make a valid base URL for this integration."))
+		return
+	}
 	if err := m.store.Save(r.Context(), c); err != nil {
 		if errors.Is(err, tokens.ErrConflict) {
 			err = response.New(http.StatusConflict, codeConnectionExists, "A connection with this id exists; delete it first or choose another id.")

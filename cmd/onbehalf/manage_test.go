@@ -169,6 +169,16 @@ func TestManageConnections(t *testing.T) {
 		t.Fatalf("api-key integration without apiKey: %d %s", st, b)
 	}
 
+	// A base URL template's field is required.
+	tenantBase := strings.Replace(base, "/users/user-1/", "/users/user-t/", 1)
+	if st, b := call(t, "POST", tenantBase, bearer(writeKey), `{"integration": "custom.tenant", "credential": {"apiKey": "k"}}`); st != 400 ||
+		!strings.Contains(string(b), "fields.tenant is required") {
+		t.Fatalf("import without a template field: %d %s", st, b)
+	}
+	if st, b := call(t, "POST", tenantBase, bearer(writeKey), `{"integration": "custom.tenant", "credential": {"apiKey": "k"}, "fields": {"tenant": "acme"}}`); st != 201 {
+		t.Fatalf("import with the template field: %d %s", st, b)
+	}
+
 	// The imported credential works through the proxy.
 	tok := s.signer.MustToken(project, "user-1")
 	st, b = call(t, "GET", s.URL+"/projects/"+project+"/sdk/proxy/"+slugKey+"/tasks", bearer(tok), "")

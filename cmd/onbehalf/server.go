@@ -88,7 +88,7 @@ func newServer(ctx context.Context, l *loaded, log *slog.Logger) (*server, error
 	var connectHandler http.Handler
 	if !c.Connect.Disabled {
 		ch, err := connect.New(connect.Config{Registry: reg, Store: store, Auth: auth, PublicURL: c.PublicURL,
-			ReturnURLs: c.Connect.ReturnURLs, Logger: log})
+			ReturnURLs: c.Connect.ReturnURLs, Logger: log, States: st.states})
 		if err != nil {
 			auth.Close()
 			return nil, err

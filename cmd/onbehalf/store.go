@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/onbehalf/onbehalf/connect"
 	"github.com/onbehalf/onbehalf/tokens"
 	"github.com/onbehalf/onbehalf/tokens/pgstore"
 	"github.com/onbehalf/onbehalf/tokens/redisstore"
@@ -20,6 +21,9 @@ type stores struct {
 	conns    tokens.Store    // sealed when configured; counted by metrics
 	locker   tokens.Locker   // nil for memory: one process
 	metadata tokens.Metadata // user metadata
+	// states keeps pending connect flows; nil means connect's in-memory
+	// store (one process).
+	states connect.StateStore
 	// ping checks that the backing store answers (readiness).
 	ping  func(context.Context) error
 	close func()
@@ -44,7 +48,7 @@ func openStores(ctx context.Context, c StoreConfig, migrate bool) (*stores, erro
 			_ = rdb.Close()
 			return nil, err
 		}
-		s = &stores{conns: rs, locker: rs, metadata: rs.Metadata(),
+		s = &stores{conns: rs, locker: rs, metadata: rs.Metadata(), states: rs.States(),
 			ping:  func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 			close: func() { _ = rdb.Close() }}
 	case "postgres":
