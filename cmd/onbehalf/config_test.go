@@ -43,7 +43,7 @@ func TestCheckPrintsEveryProblem(t *testing.T) {
       {"type": "custom", "slug": "b", "baseUrl": "https://b.example.com",
        "auth": {"type": "oauth2", "tokenUrl": "https://b.example.com/t", "clientId": "c", "clientSecret": {"env": "MISSING_SECRET"}}}
     ]},
-    {"id": "p", "keys": [{"pem": "garbage"}]}
+    {"id": "p", "keys": [{"pem": "garbage"}, {"pem": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"}]}
   ],
   "store": {"type": "redis", "redis": {"addr": "127.0.0.1:6379", "password": "INLINE-REDIS-PASSWORD"},
             "sealing": {"current": "k9", "keys": {"k1": "INLINE-KEY", "k2": {"env": "SHORT_KEY"}}}},
@@ -77,6 +77,7 @@ func TestCheckPrintsEveryProblem(t *testing.T) {
 		"$.projects[0].integrations[0].auth.clientSecret: a secret: give it as {\"env\": \"NAME\"}, not inline",
 		"$.projects[1].id: project \"p\" defined twice",
 		"$.projects[1].keys:",
+		"$.projects[1].keys[1].pem: a private key",
 		"$.store.redis.password: a secret: give it as {\"env\": \"NAME\"}",
 		"$.store.sealing.current: must name one of keys",
 		"$.store.sealing.keys.k1: a secret: give it as {\"env\": \"NAME\"}",

@@ -76,6 +76,12 @@ func (l *loaded) validate() problems {
 			add(at+".id", "project %q defined twice", p.ID)
 		}
 		projects[p.ID] = true
+		for j, k := range p.Keys {
+			kat := fmt.Sprintf("%s.keys[%d].pem", at, j)
+			if strings.Contains(k.PEM, "PRIVATE KEY") && !l.fromEnv[kat] {
+				add(kat, "a private key: give the public key (only it is needed), or the private one as {\"env\": \"NAME\"}")
+			}
+		}
 		if len(p.Keys) == 0 && p.JWKSURL == "" {
 			add(at+".keys", "a project needs keys or a jwksUrl to verify user tokens")
 		} else if _, err := middleware.NewAuth(middleware.AuthConfig{Projects: []middleware.ProjectConfig{{ID: p.ID, Keys: p.Keys, JWKSURL: p.JWKSURL}}}); err != nil {
