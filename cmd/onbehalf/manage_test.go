@@ -388,3 +388,23 @@ func TestProviderCallsGuarded(t *testing.T) {
 		t.Fatalf("the provider was reached: revoked %v, api calls %d", s.p.revoked, s.p.apiCalls)
 	}
 }
+
+// TestConnectMounted: the connect flow and the portal are served under the
+// public URL; a key entered through connect is a connection the management
+// API lists.
+func TestConnectMounted(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.signer.MustToken(project, "user-c")
+	st, b := call(t, "POST", s.URL+"/projects/"+project+"/sdk/connect/custom.keyed/credentials", bearer(tok), `{"apiKey": "entered-key"}`)
+	if st != 201 && st != 200 {
+		t.Fatalf("connect credentials: %d %s", st, b)
+	}
+	st, b = call(t, "GET", s.URL+"/manage/v1/projects/"+project+"/users/user-c/connections", bearer(readKey), "")
+	if st != 200 || !strings.Contains(string(b), `"integration":"custom.keyed"`) || strings.Contains(string(b), "entered-key") {
+		t.Fatalf("list after connect: %d %s", st, b)
+	}
+	st, b = call(t, "GET", s.URL+"/projects/"+project+"/sdk/portal", "", "")
+	if st != 200 || !strings.Contains(string(b), "<html") {
+		t.Fatalf("portal: %d %.200s", st, b)
+	}
+}
