@@ -82,3 +82,60 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIRefsResolve: every "$ref" of the document names a component
+// it defines, and every path parameter is declared.
+func TestOpenAPIRefsResolve(t *testing.T) {
+	var doc map[string]any
+	if err := json.Unmarshal(openAPIDoc, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["$ref"].(string); ok {
+				var cur any = doc
+				for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+					m, _ := cur.(map[string]any)
+					cur = m[part]
+				}
+				if cur == nil {
+					t.Errorf("$ref %s resolves to nothing", ref)
+				}
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+	paths, _ := doc["paths"].(map[string]any)
+	for p, item := range paths {
+		declared := map[string]bool{}
+		collect := func(params any) {
+			list, _ := params.([]any)
+			for _, e := range list {
+				m, _ := e.(map[string]any)
+				if ref, ok := m["$ref"].(string); ok {
+					name := strings.TrimPrefix(ref, "#/components/parameters/")
+					comp := doc["components"].(map[string]any)["parameters"].(map[string]any)[name]
+					m, _ = comp.(map[string]any)
+				}
+				if m["in"] == "path" {
+					declared[m["name"].(string)] = true
+				}
+			}
+		}
+		collect(item.(map[string]any)["parameters"])
+		for _, seg := range strings.Split(p, "/") {
+			if strings.HasPrefix(seg, "{") && !declared[strings.Trim(seg, "{}")] {
+				t.Errorf("%s: path parameter %s not declared", p, seg)
+			}
+		}
+	}
+}
