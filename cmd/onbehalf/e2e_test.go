@@ -168,7 +168,7 @@ func e2eConfig(t *testing.T, prov *provider, signer *onbehalftest.Signer, store 
 // refresh is in flight, and the refreshed token found after the restart.
 func TestBinaryRedis(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer rdb.Close()
+	t.Cleanup(func() { _ = rdb.Close() }) // after the key cleanup below (cleanups run last first)
 	if err := rdb.Ping(t.Context()).Err(); err != nil {
 		skipOrFail(t, "Redis", err)
 	}
