@@ -205,7 +205,9 @@ func TestServerPortalInBrowser(t *testing.T) {
 	// leaves nothing under the Redis prefix.
 	for _, u := range []string{"portal-user", "imported-user"} {
 		_, b := manage("GET", "/users/"+u+"/connections", "")
-		var page struct{ Connections []struct{ Integration, ID string } }
+		var page struct {
+			Connections []struct{ Integration, ID string }
+		}
 		_ = json.Unmarshal([]byte(b), &page)
 		for _, c := range page.Connections {
 			if st, b := manage("DELETE", "/users/"+u+"/connections/"+c.Integration+"/"+c.ID, ""); st != 200 {
