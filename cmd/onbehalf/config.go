@@ -113,6 +113,9 @@ type ConnectConfig struct {
 // every management route answers 401.
 type ManageConfig struct {
 	APIKeys []APIKeyConfig `json:"apiKeys,omitempty"`
+	// Listen, when set, serves the management API on this address only
+	// (an internal interface, say) instead of beside the proxy on Listen.
+	Listen string `json:"listen,omitempty"`
 }
 
 // APIKeyConfig is one management API key, kept as the hex SHA-256 of the

@@ -98,9 +98,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		log.Info("metrics listening", "addr", mln.Addr().String())
 	}
+	var gln net.Listener
+	if l.Manage.Listen != "" {
+		if gln, err = net.Listen("tcp", l.Manage.Listen); err != nil {
+			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+			s.stores.close()
+			return err
+		}
+		log.Info("management API listening", "addr", gln.Addr().String())
+	}
 	log.Info("onbehalf listening", "addr", ln.Addr().String(), "publicUrl", l.PublicURL, "store", l.Store.Type,
 		"tls", l.TLS != nil, "sealed", l.Store.Sealing != nil)
-	return s.serve(ctx, ln, mln)
+	return s.serve(ctx, ln, mln, gln)
 }
 
 // newLogger returns the JSON logger at level.

@@ -27,6 +27,7 @@ type server struct {
 	refresher *tokens.Refresher
 	proxy     *middleware.Handler
 	handler   http.Handler // the main listener's routes
+	manage    http.Handler // the management API (also in handler unless manage.listen)
 	// connectAuth verifies user tokens for the connect routes.
 	connectAuth *middleware.Auth
 }
@@ -123,8 +124,11 @@ func newServer(ctx context.Context, l *loaded, log *slog.Logger) (*server, error
 
 	m := &manager{keys: parseKeys(c.Manage.APIKeys), reg: reg, projects: projects, store: store, meta: st.metadata,
 		log: log, metrics: s.metrics, revoke: revoker{log: log}.revoke, verify: verifyAt}
+	s.manage = m.handler()
 	mux := http.NewServeMux()
-	mux.Handle(manageBase+"/", m.handler())
+	if c.Manage.Listen == "" {
+		mux.Handle(manageBase+"/", s.manage)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		response.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -164,9 +168,11 @@ func (s *server) httpServer() *http.Server {
 // serve runs the listeners until ctx ends, then shuts down gracefully:
 // no new connections, requests in flight finished, refreshes in flight
 // saved, all within ShutdownSeconds.
-func (s *server) serve(ctx context.Context, ln, metricsLn net.Listener) error {
+// metricsLn and manageLn may be nil (no metrics listener; the management
+// API on ln).
+func (s *server) serve(ctx context.Context, ln, metricsLn, manageLn net.Listener) error {
 	hs := s.httpServer()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() {
 		if s.cfg.TLS != nil {
 			errc <- hs.ServeTLS(ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
@@ -179,6 +185,18 @@ func (s *server) serve(ctx context.Context, ln, metricsLn net.Listener) error {
 		ms = &http.Server{Handler: s.metrics.handler(), ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 		go func() { errc <- ms.Serve(metricsLn) }()
+	}
+	var mg *http.Server
+	if manageLn != nil {
+		mg = s.httpServer()
+		mg.Handler = s.manage
+		go func() {
+			if s.cfg.TLS != nil {
+				errc <- mg.ServeTLS(manageLn, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+			} else {
+				errc <- mg.Serve(manageLn)
+			}
+		}()
 	}
 	var err error
 	select {
@@ -194,6 +212,9 @@ func (s *server) serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	defer cancel()
 	if serr := hs.Shutdown(sctx); serr != nil && err == nil {
 		err = serr
+	}
+	if mg != nil {
+		_ = mg.Shutdown(sctx)
 	}
 	// Requests are done; a refresh still running (its caller gone, or the
 	// keep-alive's) is waited for so that its new token is saved.

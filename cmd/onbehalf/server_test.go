@@ -208,3 +208,51 @@ func TestReadyzStoreDown(t *testing.T) {
 		t.Fatal("the store error was not counted")
 	}
 }
+
+// logAddr waits for the log line msg and returns its addr.
+func logAddr(t *testing.T, logs *syncBuffer, msg string) string {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == msg {
+				return rec.Addr
+			}
+		}
+	}
+	t.Fatalf("no %q in the log:\n%s", msg, logs.String())
+	return ""
+}
+
+// TestManageListen: with manage.listen, the management API is served on
+// that listener only, not beside the proxy.
+func TestManageListen(t *testing.T) {
+	prov := newProvider(t)
+	signer, _ := onbehalftest.NewSigner("k1")
+	cfg, e := testConfig(t, prov, signer, `{"type": "memory"}`)
+	cfg = strings.Replace(cfg, `"publicUrl"`, `"listen": "127.0.0.1:0", "publicUrl"`, 1)
+	cfg = strings.Replace(cfg, `"manage": {`, `"manage": {"listen": "127.0.0.1:0", `, 1)
+	path := filepath.Join(t.TempDir(), "c.json")
+	_ = os.WriteFile(path, []byte(cfg), 0o600)
+	ctx, cancel := context.WithCancel(t.Context())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-config", path}, logs, logs, env(e)) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	main, manage := logAddr(t, logs, "onbehalf listening"), logAddr(t, logs, "management API listening")
+	u := "/manage/v1/projects/" + project + "/users/u/connections"
+	if st, b := call(t, "GET", "http://"+manage+u, bearer(readKey), ""); st != 200 {
+		t.Fatalf("management listener: %d %s", st, b)
+	}
+	if st, b := call(t, "GET", "http://"+main+u, bearer(readKey), ""); st != 404 {
+		t.Fatalf("management API on the main listener: %d %s", st, b)
+	}
+	if st, _ := call(t, "GET", "http://"+main+"/healthz", "", ""); st != 200 {
+		t.Fatalf("healthz: %d", st)
+	}
+}

@@ -43,6 +43,13 @@ func (l *loaded) validate() problems {
 			add("$.metricsListen", "must differ from listen: metrics are served on a separate listener")
 		}
 	}
+	if c.Manage.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Manage.Listen); err != nil {
+			add("$.manage.listen", "not a host:port address")
+		} else if port != "0" && (c.Manage.Listen == c.Listen || c.Manage.Listen == c.MetricsListen) {
+			add("$.manage.listen", "must differ from listen and metricsListen")
+		}
+	}
 	if c.PublicURL == "" {
 		add("$.publicUrl", "required: the externally visible base URL, such as https://integrations.example.com")
 	} else if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
