@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/onbehalf/onbehalf/internal/configfile"
 )
 
 func main() {
@@ -49,12 +51,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	l, err := loadConfig(*configPath, getenv)
 	if *check {
-		return reportCheck(stdout, err)
+		return configfile.Report(stdout, err)
 	}
 	if err != nil {
-		var ps problems
+		var ps configfile.Problems
 		if errors.As(err, &ps) {
-			_ = reportCheck(stderr, err)
+			_ = configfile.Report(stderr, err)
 			return fmt.Errorf("%d problem(s) in %s", len(ps), *configPath)
 		}
 		return err
@@ -135,21 +137,4 @@ type redisLogger struct{ log *slog.Logger }
 
 func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
 	r.log.Warn("redis: " + fmt.Sprintf(format, v...))
-}
-
-// reportCheck prints the outcome of -check: "config OK" or each problem on
-// its own line.
-func reportCheck(w io.Writer, err error) error {
-	var ps problems
-	switch {
-	case err == nil:
-		fmt.Fprintln(w, "config OK")
-		return nil
-	case errors.As(err, &ps):
-		for _, p := range ps {
-			fmt.Fprintf(w, "%s: %s\n", p.path, p.msg)
-		}
-		return fmt.Errorf("%d problem(s) in the config", len(ps))
-	}
-	return err
 }

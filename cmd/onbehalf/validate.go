@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/onbehalf/onbehalf/integrations"
+	"github.com/onbehalf/onbehalf/internal/configfile"
 	"github.com/onbehalf/onbehalf/middleware"
 )
 
@@ -21,10 +22,10 @@ const secretRef = `give it as {"env": "NAME"}, not inline`
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,47}$`)
 
 // validate checks each part on its own so every problem is named by its path.
-func (l *loaded) validate() problems {
+func (l *loaded) validate() configfile.Problems {
 	c := l.Config
-	var ps problems
-	add := func(path, format string, args ...any) { ps = append(ps, problem{path, fmt.Sprintf(format, args...)}) }
+	var ps configfile.Problems
+	add := ps.Add
 	secret := func(path, value string) {
 		if value != "" && !l.fromEnv[path] {
 			add(path, "a secret: %s", secretRef)
@@ -154,10 +155,10 @@ func (l *loaded) validate() problems {
 	return ps
 }
 
-func (l *loaded) validateStore() problems {
+func (l *loaded) validateStore() configfile.Problems {
 	s := l.Store
-	var ps problems
-	add := func(path, format string, args ...any) { ps = append(ps, problem{path, fmt.Sprintf(format, args...)}) }
+	var ps configfile.Problems
+	add := ps.Add
 	switch s.Type {
 	case "memory":
 	case "redis":
