@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/onbehalf/onbehalf/integrations"
+	"github.com/onbehalf/onbehalf/internal/configfile"
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/middleware/upstream"
 	"github.com/onbehalf/onbehalf/onbehalftest"
@@ -50,48 +47,14 @@ type connectionConfig struct {
 	Fields      map[string]string `json:"fields,omitempty"`
 }
 
-// problem is one config error with its JSON path.
-type problem struct {
-	path string
-	msg  string
-}
-
-// problems is every error found in a config file.
-type problems []problem
-
-func (ps problems) Error() string {
-	var b bytes.Buffer
-	for i, p := range ps {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%s: %s", p.path, p.msg)
-	}
-	return b.String()
-}
-
 func loadConfig(path string) (*fileConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var cfg fileConfig
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se):
-			line, col := position(data, se.Offset)
-			return nil, problems{{fmt.Sprintf("line %d, column %d", line, col), se.Error()}}
-		case errors.As(err, &te):
-			return nil, problems{{jsonPath(te.Field), fmt.Sprintf("expected %s, got JSON %s", te.Type, te.Value)}}
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			line, _ := position(data, int64(len(data)))
-			return nil, problems{{fmt.Sprintf("line %d (end of file)", line), "unexpected end of JSON: a bracket or brace is not closed"}}
-		}
-		return nil, problems{{"$", err.Error()}}
+	if err := configfile.Decode(data, &cfg); err != nil {
+		return nil, err
 	}
 	if ps := cfg.validate(); len(ps) > 0 {
 		return nil, ps
@@ -99,57 +62,30 @@ func loadConfig(path string) (*fileConfig, error) {
 	return &cfg, nil
 }
 
-// jsonPath turns encoding/json's dotted field path ("projects.0.id") into
-// "$.projects[0].id".
-func jsonPath(field string) string {
-	var b strings.Builder
-	b.WriteString("$")
-	for _, part := range strings.Split(field, ".") {
-		if _, err := strconv.Atoi(part); err == nil {
-			b.WriteString("[" + part + "]")
-		} else {
-			b.WriteString("." + part)
-		}
-	}
-	return b.String()
-}
-
-func position(data []byte, off int64) (line, col int) {
-	line, col = 1, 1
-	for _, c := range data[:min(int(off), len(data))] {
-		if c == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	return line, col
-}
-
 // validate checks each part on its own so every problem is named by its path.
-func (c *fileConfig) validate() problems {
-	var ps problems
+func (c *fileConfig) validate() configfile.Problems {
+	var ps configfile.Problems
 	if len(c.Projects) == 0 {
-		ps = append(ps, problem{"$.projects", "at least one project is required"})
+		ps = append(ps, configfile.Problem{Path: "$.projects", Message: "at least one project is required"})
 	}
 	keys := map[string]map[string]bool{} // project → integration keys
 	for i, p := range c.Projects {
 		at := fmt.Sprintf("$.projects[%d]", i)
 		if p.ID == "" {
-			ps = append(ps, problem{at + ".id", "required"})
+			ps = append(ps, configfile.Problem{Path: at + ".id", Message: "required"})
 			continue
 		}
 		if keys[p.ID] != nil {
-			ps = append(ps, problem{at + ".id", fmt.Sprintf("project %q defined twice", p.ID)})
+			ps = append(ps, configfile.Problem{Path: at + ".id", Message: fmt.Sprintf("project %q defined twice", p.ID)})
 		}
 		keys[p.ID] = map[string]bool{}
 		if _, err := middleware.NewAuth(middleware.AuthConfig{Projects: []middleware.ProjectConfig{{ID: p.ID, Keys: p.Keys, JWKSURL: p.JWKSURL}}}); err != nil {
-			ps = append(ps, problem{at + ".keys", err.Error()})
+			ps = append(ps, configfile.Problem{Path: at + ".keys", Message: err.Error()})
 		}
 		for j, ic := range p.Integrations {
 			in, err := integrations.New(ic)
 			if err != nil {
-				ps = append(ps, problem{fmt.Sprintf("%s.integrations[%d]", at, j), err.Error()})
+				ps = append(ps, configfile.Problem{Path: fmt.Sprintf("%s.integrations[%d]", at, j), Message: err.Error()})
 				continue
 			}
 			keys[p.ID][in.Key()] = true
@@ -159,32 +95,17 @@ func (c *fileConfig) validate() problems {
 		at := fmt.Sprintf("$.connections[%d]", i)
 		switch {
 		case cc.User == "":
-			ps = append(ps, problem{at + ".user", "required"})
+			ps = append(ps, configfile.Problem{Path: at + ".user", Message: "required"})
 		case keys[cc.Project] == nil:
-			ps = append(ps, problem{at + ".project", fmt.Sprintf("no project %q", cc.Project)})
+			ps = append(ps, configfile.Problem{Path: at + ".project", Message: fmt.Sprintf("no project %q", cc.Project)})
 		case !keys[cc.Project][cc.Integration]:
-			ps = append(ps, problem{at + ".integration", fmt.Sprintf("project %q has no integration %q", cc.Project, cc.Integration)})
+			ps = append(ps, configfile.Problem{Path: at + ".integration", Message: fmt.Sprintf("project %q has no integration %q", cc.Project, cc.Integration)})
 		}
 	}
 	if c.TimeoutSeconds < 0 || c.MaxJSONResponseBytes < 0 || c.ClockSkewSeconds < 0 || c.MaxTokenLifetimeSeconds < 0 {
-		ps = append(ps, problem{"$", "timeouts and sizes must not be negative"})
+		ps = append(ps, configfile.Problem{Path: "$", Message: "timeouts and sizes must not be negative"})
 	}
 	return ps
-}
-
-func reportCheck(w io.Writer, err error) error {
-	var ps problems
-	switch {
-	case err == nil:
-		fmt.Fprintln(w, "config OK")
-		return nil
-	case errors.As(err, &ps):
-		for _, p := range ps {
-			fmt.Fprintf(w, "%s: %s\n", p.path, p.msg)
-		}
-		return fmt.Errorf("%d problem(s) in the config", len(ps))
-	}
-	return err
 }
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }

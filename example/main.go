@@ -23,6 +23,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/onbehalf/onbehalf/internal/configfile"
 )
 
 func main() {
@@ -55,7 +57,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *configPath != "" {
 		cfg, err := loadConfig(*configPath)
 		if *check {
-			return reportCheck(stdout, err)
+			return configfile.Report(stdout, err)
 		}
 		if err != nil {
 			return err

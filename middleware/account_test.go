@@ -9,6 +9,7 @@ import (
 
 	"github.com/onbehalf/onbehalf/middleware"
 	"github.com/onbehalf/onbehalf/onbehalftest"
+	"github.com/onbehalf/onbehalf/tokens"
 )
 
 // TestUserMetadata: PATCH /sdk/me (the SDK's setUserMetadata) merges into the
@@ -59,12 +60,12 @@ func TestUserMetadata(t *testing.T) {
 	if _, got, _ = call(http.MethodGet, "user-2", ""); len(got.Meta) != 0 {
 		t.Fatalf("another user sees %v", got.Meta)
 	}
-	for _, body := range []string{`{"meta":[1]}`, `not json`, `{}`, `{"meta":{"x":"` + strings.Repeat("a", middleware.MaxMetadataBytes) + `"}}`} {
+	for _, body := range []string{`{"meta":[1]}`, `not json`, `{}`, `{"meta":{"x":"` + strings.Repeat("a", tokens.MaxMetadataBytes) + `"}}`} {
 		if status, _, code := call(http.MethodPatch, "user-1", body); status != 400 || code != "BAD_REQUEST" {
 			t.Errorf("patch %.30q: %d %s, want 400 BAD_REQUEST", body, status, code)
 		}
 	}
-	big := `{"meta":{"x":"` + strings.Repeat("a", middleware.MaxMetadataBytes/2) + `"}}`
+	big := `{"meta":{"x":"` + strings.Repeat("a", tokens.MaxMetadataBytes/2) + `"}}`
 	call(http.MethodPatch, "user-1", big)
 	if status, _, code := call(http.MethodPatch, "user-1", strings.Replace(big, `"x"`, `"y"`, 1)); status != 413 || code != "REQUEST_TOO_LARGE" {
 		t.Errorf("metadata past the cap: %d %s", status, code)

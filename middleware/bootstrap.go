@@ -19,7 +19,7 @@ type Bootstrap struct {
 	store tokens.Store
 	// metadata keeps users' metadata (account.go); nil answers {} and
 	// stores nothing.
-	metadata MetadataStore
+	metadata tokens.Metadata
 }
 
 // NewBootstrap returns the handlers over reg and store.

@@ -64,9 +64,10 @@ type Config struct {
 	// no background refresh.
 	KeepAlive *tokens.KeepAliveConfig
 	// Metadata keeps each user's metadata (the SDK's setUserMetadata, PATCH
-	// /sdk/me), returned by GET /sdk/me; nil means a MemoryMetadata (one
-	// process: give replicas a shared store).
-	Metadata MetadataStore
+	// /sdk/me merges into it; GET /sdk/me answers it as "meta"); nil means
+	// a tokens.MemoryMetadata (one process: give replicas a shared store,
+	// such as redisstore's Store.Metadata() or pgstore's).
+	Metadata tokens.Metadata
 	// Events, when set, is told what happens to connections
 	// (*lifecycle.Emitter implements it): the Refresher New makes (when
 	// Refresher is nil) sends "refreshed", "refresh failing",
@@ -182,7 +183,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	if boot.metadata = cfg.Metadata; boot.metadata == nil {
-		boot.metadata = NewMemoryMetadata()
+		boot.metadata = &tokens.MemoryMetadata{}
 	}
 
 	proxy := Chain(auth.Handler, resolver.Handler, injector.Handler, NewGuard().Handler, response.SetMode)(fwd)

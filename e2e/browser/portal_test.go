@@ -44,6 +44,9 @@ type setup struct {
 	signer *onbehalftest.Signer
 	ch     *connect.Handler
 	srv    *httptest.Server
+	// portalURL, when set, is the portal to drive instead of ch's (the
+	// production server's, in server_test.go).
+	portalURL string
 }
 
 func newSetup(t *testing.T) *setup {
@@ -134,7 +137,11 @@ func (s *setup) drive(t *testing.T, chromium, dir, user, name string, approve bo
 		t.Fatal(err)
 	}
 	token := s.signer.MustToken(project, user)
-	in, _ := json.Marshal(map[string]any{"chromium": chromium, "portalUrl": s.ch.PortalURL(project) + "#token=" + token,
+	portal := s.portalURL
+	if portal == "" {
+		portal = s.ch.PortalURL(project)
+	}
+	in, _ := json.Marshal(map[string]any{"chromium": chromium, "portalUrl": portal + "#token=" + token,
 		"approve": approve, "artifacts": artifacts, "name": name, "integration": "TaskLab"})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

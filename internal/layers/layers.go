@@ -40,6 +40,7 @@ var Allowed = map[string][]string{
 	"lifecycle/outboxtest":  {"lifecycle"},
 	"internal/layers":       {},
 	"internal/envproxytest": {},
+	"internal/configfile":   {},
 	"internal/testsummary":  {},
 	"onbehalftest":          {Any},
 	"example":               {Any},

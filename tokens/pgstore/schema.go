@@ -11,7 +11,8 @@ const DefaultTable = "onbehalf_connections"
 
 // Schema is the SQL that Migrate runs, for the default table name. For
 // another Config.Table, every "onbehalf_connections" in it becomes that
-// name (so the lease table is Table+"_leases"). Each statement is
+// name (so the lease table is Table+"_leases" and the user metadata table,
+// see Store.Metadata, Table+"_metadata"). Each statement is
 // idempotent; the ALTER TABLE statements bring a table created before the
 // reason, refreshing, failures, last_error, refresh_due, refreshed_at,
 // last_used_at, verified_at, verify_error and verify_due columns existed up to
@@ -66,6 +67,13 @@ CREATE TABLE IF NOT EXISTS onbehalf_connections_leases (
     key        text        PRIMARY KEY,
     holder     text        NOT NULL,
     expires_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS onbehalf_connections_metadata (
+    project    text COLLATE "C" NOT NULL,
+    user_id    text COLLATE "C" NOT NULL,
+    meta       jsonb            NOT NULL,
+    updated_at timestamptz      NOT NULL,
+    PRIMARY KEY (project, user_id)
 );
 `
 

@@ -19,7 +19,8 @@ import (
 type Config struct {
 	// Pool is the connection pool. Required. The Store does not close it.
 	Pool *pgxpool.Pool
-	// Table is the connections table; the lease table is Table+"_leases".
+	// Table is the connections table; the lease table is Table+"_leases",
+	// the user metadata table (Store.Metadata) Table+"_metadata".
 	// Empty means DefaultTable. It must be a lowercase identifier of at most
 	// 48 characters (letters, digits, '_'); choose the schema with the
 	// pool's search_path.
