@@ -20,10 +20,10 @@ import (
 )
 
 // WellKnownFields are the token-response fields kept in Connection.Fields for
-// every integration: what base URL templates of common providers need
-// (Salesforce instance_url, Shopify shop, QuickBooks realmId, Zendesk
-// subdomain, Atlassian cloud_id, ...). Config.CaptureFields adds more.
-var WellKnownFields = []string{"instance_url", "shop", "realmId", "realm_id", "subdomain", "cloud_id", "team_id", "workspace_id", "api_domain"}
+// every integration: integrations.WellKnownFields (the same slice), what
+// base URL templates of common providers need. Config.CaptureFields adds
+// more; an integration's Capture declares its own.
+var WellKnownFields = integrations.WellKnownFields
 
 // The outcomes a callback reports to the return URL in onbehalf_status and error.
 const (

@@ -26,6 +26,9 @@ type Integration struct {
 	credentialHeaders bool
 	rateLimits        *RateLimits // compiled cfg.RateLimits; never nil after New
 	verifyPath        *template   // compiled cfg.Verify.Path; nil without Verify
+	inputs            []compiledInput
+	lookups           []compiledLookup
+	flow              flow
 }
 
 type headerTemplate struct {
@@ -34,9 +37,29 @@ type headerTemplate struct {
 }
 
 // New validates and compiles cfg.
+//
+// A bad config is an error naming the JSON path of the problem (see
+// ConfigError). A config that declares fields (Inputs, Capture, Lookups)
+// has every template checked against them, the WellKnownFields and the
+// credential values; one that declares none may name any field in its
+// templates, as before the schema existed: such fields come from
+// connect.Config.CaptureFields or from imported connections.
 func New(cfg Config) (*Integration, error) {
+	if cfg.BaseURL == "" && cfg.Type != "custom" {
+		// A built-in provider: the catalog's entry gives the defaults and
+		// every field the caller set overrides it (see CatalogEntry).
+		if def, ok := CatalogEntry(cfg.Type); ok {
+			cfg = withDefaults(cfg, def)
+		}
+	}
+	return newIntegration(cfg, false)
+}
+
+// newIntegration is New; strict checks template field names even for a
+// config that declares none (catalog entries).
+func newIntegration(cfg Config, strict bool) (*Integration, error) {
 	in := &Integration{cfg: cfg}
-	if err := in.compile(); err != nil {
+	if err := in.compile(strict); err != nil {
 		name := cfg.Type
 		if cfg.Type == "custom" {
 			name = "custom." + cfg.Slug + cfg.ID
