@@ -53,6 +53,13 @@ func (in *Integration) Apply(h http.Header, u *url.URL, c *tokens.Connection) er
 		}
 		h.Set(ht.name, v)
 	}
+	return in.applyCredential(h, u, c)
+}
+
+// applyCredential sets the connection's credential as the scheme applies
+// it, without the integration's headers (lookups, whose headers may need
+// the fields the lookup finds).
+func (in *Integration) applyCredential(h http.Header, u *url.URL, c *tokens.Connection) error {
 	cred := c.Credential
 	switch in.cfg.Auth.Type {
 	case AuthOAuth2, AuthClientCredentials:

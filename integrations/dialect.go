@@ -130,6 +130,9 @@ func (in *Integration) compileFlow(d *declared) error {
 	f.plain = f.tokenURL != nil && f.tokenURL.tpl.static() && (f.refreshURL == nil) &&
 		(a.TokenBody == "" || a.TokenBody == TokenBodyForm) && a.TokenPaths == (TokenPaths{}) &&
 		len(a.TokenParams) == 0 && len(a.RefreshParams) == 0 && a.DefaultLifetimeSeconds == 0 && a.PKCE != PKCEOff
+	if oauth && !f.plain {
+		in.grant = flowGrant{in: in}
+	}
 
 	for i, l := range in.cfg.Lookups {
 		p := fmt.Sprintf("lookups[%d]", i)

@@ -88,7 +88,8 @@ func (in *Integration) Grant() tokens.Grant { return in.grant }
 
 // OAuth2Config returns a copy of the integration's x/oauth2 configuration
 // (client, endpoints, scopes, token-endpoint auth style), nil for schemes
-// other than OAuth2. Package connect sets its RedirectURL on the copy.
+// other than OAuth2. Its endpoints are the configured templates: use
+// AuthCodeURL and Exchange, which expand and check them, for the flow.
 func (in *Integration) OAuth2Config() *oauth2.Config {
 	if in.oauth == nil {
 		return nil
