@@ -195,4 +195,3 @@ func tokenValue(tok *oauth2.Token, path string) (string, bool) {
 	}
 	return tokens.ValueAt(v, rest)
 }
-
