@@ -59,7 +59,11 @@ func (in *Integration) CallbackCaptures(q url.Values) (map[string]string, error)
 // (step 6) allows in place of the signature check ("If the ID Token is
 // received via direct communication between the Client and the Token
 // Endpoint (which it is in this flow), the TLS server validation MAY be
-// used to validate the issuer in place of checking the token signature").
+// used to validate the issuer in place of checking the token signature";
+// https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation,
+// checked 2026-12-02). The issuer is not compared: the entry names no
+// issuer, and the TLS connection to the configured token endpoint is what
+// authenticates it.
 // Its aud must contain the client id (and azp, when present, be the client
 // id) and exp must be in the future (steps 3, 4 and 9); otherwise the
 // capture fails with CodeIDTokenInvalid.
