@@ -240,7 +240,7 @@ func (h *Handler) serveChooser(w http.ResponseWriter, _ *http.Request, o *outcom
 		ancestors = "'self'"
 	}
 	hd.Set("Content-Type", "text/html; charset=utf-8")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+d.Nonce+"'; form-action 'self'; base-uri 'none'; frame-ancestors "+ancestors)
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+d.Nonce+"'; img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors "+ancestors)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes())
