@@ -69,32 +69,13 @@ func slackLike() integrations.Config {
 }
 
 // TestQuirkEntriesConnect walks the whole connection life of each quirk
-// through the fake.
+// through the fake (onbehalftest.Conform: connect, proxy, forced expiry and
+// refresh through the entry's grant, revocation).
 func TestQuirkEntriesConnect(t *testing.T) {
 	for name, cfg := range map[string]integrations.Config{"google": googleLike(), "quickbooks": quickbooksLike(),
 		"atlassian": atlassianLike(), "shopify": shopifyLike(), "slack": slackLike()} {
 		t.Run(name, func(t *testing.T) {
-			fake := onbehalftest.NewProviderFake(t, cfg)
-			e := onbehalftest.NewProviderEnv(t, fake)
-			res := e.ConnectFlow(t, fake.Inputs)
-			if res.Outcome.Query().Get("onbehalf_status") != connect.StatusConnected || res.Outcome.Host != "app.example.com" {
-				t.Fatalf("outcome %s; violations %v", res.Outcome, fake.Violations())
-			}
-			c := e.Connection(t)
-			for k, want := range fake.Expected {
-				if c.Fields[k] != want {
-					t.Errorf("field %s = %q, want %q", k, c.Fields[k], want)
-				}
-			}
-			if c.Credential.RefreshToken == "" {
-				t.Fatal("no refresh token")
-			}
-			if status, body := e.SDK(t, http.MethodGet, "/proxy/"+e.Key+"/probe", nil); status != http.StatusOK {
-				t.Fatalf("proxy: %d %s", status, body)
-			}
-			if v := fake.Violations(); len(v) > 0 {
-				t.Fatalf("violations: %v", v)
-			}
+			onbehalftest.Conform(t, cfg)
 		})
 	}
 }
