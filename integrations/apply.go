@@ -66,6 +66,18 @@ func (in *Integration) applyCredential(h http.Header, u *url.URL, c *tokens.Conn
 		if cred.AccessToken == "" {
 			return ErrNoCredential
 		}
+		if len(in.tokenHeaders) > 0 {
+			// The config says where the token goes (Shopify's
+			// X-Shopify-Access-Token): there, and nowhere else.
+			for _, ht := range in.tokenHeaders {
+				v, err := ht.tpl.expand(c, nil)
+				if err != nil {
+					return err
+				}
+				h.Set(ht.name, v)
+			}
+			return nil
+		}
 		typ := cred.TokenType
 		if typ == "" || strings.EqualFold(typ, "bearer") {
 			typ = "Bearer"

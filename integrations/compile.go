@@ -63,6 +63,11 @@ func (in *Integration) compile(strict bool) error {
 		}
 		in.headers = append(in.headers, headerTemplate{name: http.CanonicalHeaderKey(name), tpl: t})
 		in.credentialHeaders = in.credentialHeaders || t.usesCredential()
+		for _, p := range t.parts {
+			if p.name == "credential.access_token" {
+				in.tokenHeaders = append(in.tokenHeaders, headerTemplate{name: http.CanonicalHeaderKey(name), tpl: t})
+			}
+		}
 	}
 	if in.cfg.FollowRedirects < 0 || in.cfg.FollowRedirects > 10 {
 		return errors.New("followRedirects must be 0..10")

@@ -42,13 +42,15 @@ func (in *Integration) compileFlow(d *declared) error {
 	oauth := a.Type == AuthOAuth2 || a.Type == AuthClientCredentials
 	var err error
 	if !oauth {
-		for path, set := range map[string]bool{
-			"auth.authUrl": a.AuthURL != "", "auth.tokenUrl": a.TokenURL != "", "auth.refreshUrl": a.RefreshURL != "",
-			"auth.revokeUrl": a.RevokeURL != "", "auth.authParams": len(a.AuthParams) > 0, "auth.tokenParams": len(a.TokenParams) > 0,
-			"auth.refreshParams": len(a.RefreshParams) > 0, "auth.pkce": a.PKCE != "", "auth.tokenBody": a.TokenBody != "",
-		} {
-			if set {
-				return cfgErr(path, "only for oauth2 and oauth2_client_credentials")
+		for _, f := range []struct {
+			path string
+			set  bool
+		}{{"auth.authUrl", a.AuthURL != ""}, {"auth.tokenUrl", a.TokenURL != ""}, {"auth.refreshUrl", a.RefreshURL != ""},
+			{"auth.revokeUrl", a.RevokeURL != ""}, {"auth.authParams", len(a.AuthParams) > 0}, {"auth.reauthParams", len(a.ReauthParams) > 0},
+			{"auth.tokenParams", len(a.TokenParams) > 0}, {"auth.refreshParams", len(a.RefreshParams) > 0},
+			{"auth.pkce", a.PKCE != ""}, {"auth.tokenBody", a.TokenBody != ""}} {
+			if f.set {
+				return cfgErr(f.path, "only for oauth2 and oauth2_client_credentials (auth.type is %q)", a.Type)
 			}
 		}
 	} else {
@@ -94,7 +96,10 @@ func (in *Integration) compileFlow(d *declared) error {
 		for path, m := range map[string]map[string]string{"auth.authParams": a.AuthParams, "auth.reauthParams": a.ReauthParams,
 			"auth.tokenParams": a.TokenParams, "auth.refreshParams": a.RefreshParams} {
 			for k := range m {
-				if slices.Contains(reserved, k) || k == in.scopeParam() && path == "auth.authParams" {
+				// The scope parameter is the flow's when auth.scopes is set;
+				// without scopes, authParams may carry a templated one
+				// (a per-tenant resource's scope).
+				if slices.Contains(reserved, k) || k == in.scopeParam() && path == "auth.authParams" && len(a.Scopes) > 0 {
 					return cfgErr(path+"."+k, "is set by the flow itself")
 				}
 			}

@@ -24,6 +24,10 @@ type Integration struct {
 	addrs      []netip.Prefix
 	// credentialHeaders reports that a header template uses a credential value.
 	credentialHeaders bool
+	// tokenHeaders are the header templates that carry the OAuth access
+	// token ("X-Shopify-Access-Token: {credential.access_token}"): with
+	// them, no Authorization header is added.
+	tokenHeaders []headerTemplate
 	rateLimits        *RateLimits // compiled cfg.RateLimits; never nil after New
 	verifyPath        *template   // compiled cfg.Verify.Path; nil without Verify
 	inputs            []compiledInput

@@ -275,3 +275,25 @@ func TestExchangeClientAuthParams(t *testing.T) {
 		t.Fatalf("expires_in as a number: expiry in %s", d)
 	}
 }
+
+// TestTokenInCustomHeader: an OAuth2 config whose header template carries
+// {credential.access_token} sends the token there and adds no
+// Authorization header.
+func TestTokenInCustomHeader(t *testing.T) {
+	in, err := integrations.New(integrations.Config{Type: "custom", Slug: "hdr", BaseURL: "https://{shop}.hdr.example/admin",
+		AllowedHosts: []string{"*.hdr.example"}, Headers: map[string]string{"X-Hdr-Access-Token": "{credential.access_token}"},
+		Inputs: []integrations.Input{{Name: "shop"}},
+		Auth:   integrations.SchemeConfig{Type: integrations.AuthOAuth2, AuthURL: "https://{shop}.hdr.example/a", TokenURL: "https://{shop}.hdr.example/t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	u, _ := url.Parse("https://acme.hdr.example/admin/x")
+	c := &tokens.Connection{Fields: map[string]string{"shop": "acme"}, Credential: tokens.Credential{AccessToken: "at-1"}}
+	if err := in.Apply(h, u, c); err != nil {
+		t.Fatal(err)
+	}
+	if h.Get("X-Hdr-Access-Token") != "at-1" || h.Get("Authorization") != "" {
+		t.Fatalf("headers %v", h)
+	}
+}

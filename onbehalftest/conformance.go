@@ -39,7 +39,7 @@ func Conform(t testing.TB, entry integrations.Config) {
 		// whose headers need a credential cannot be connected.
 		for name, v := range entry.Headers {
 			if strings.Contains(v, "{credential.") {
-				t.Skipf("headers.%s needs a credential, but auth.type none has no connect flow: the entry cannot produce a connection until it declares its OAuth scheme", name)
+				t.Skipf("headers.%s needs a credential, but auth.type none has no connect flow: the entry cannot produce a connection until it declares its OAuth scheme (auth.type oauth2: the header then carries the token instead of Authorization)", name)
 			}
 		}
 		t.Skip("auth.type none: nothing to connect")

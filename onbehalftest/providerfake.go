@@ -79,6 +79,7 @@ type ProviderFake struct {
 
 	mu          sync.Mutex
 	vals        map[string]string // placeholder values (chosen item for lookup fields)
+	kinds       map[string]string // field → "origin", "host" or "" (how templates use it)
 	codes       map[string]fakeCode
 	access      map[string]bool
 	refresh     map[string]bool
@@ -153,8 +154,23 @@ func NewProviderFake(t testing.TB, entry integrations.Config, opts ...ProviderFa
 			f.Expected[in.Name] = v
 		}
 	}
+	// How each field is used decides its value: one that starts a URL
+	// ("{instance_url}/services") is an origin on an allowed host, one
+	// that is a whole host ("https://{host}/api") an allowed host name,
+	// any other a plain label.
+	f.kinds = map[string]string{}
+	for _, tpl := range f.templates() {
+		for _, m := range placeholderRE.FindAllStringSubmatch(tpl, -1) {
+			switch name := m[1]; {
+			case strings.HasPrefix(tpl, m[0]):
+				f.kinds[name] = "origin"
+			case strings.Contains(tpl, "://"+m[0]+"/") || strings.Contains(tpl, "://"+m[0]+":") || strings.HasSuffix(tpl, "://"+m[0]):
+				f.kinds[name] = "host"
+			}
+		}
+	}
 	for _, c := range cfg.Capture {
-		f.vals[c.Field] = fieldValue(c.Field)
+		f.vals[c.Field] = f.valueOf(c.Field, 0)
 		f.Expected[c.Field] = f.vals[c.Field]
 	}
 	for _, l := range cfg.Lookups {
@@ -163,13 +179,13 @@ func NewProviderFake(t testing.TB, entry integrations.Config, opts ...ProviderFa
 			idx, f.Choice = 1, 1
 		}
 		for name := range l.Fields {
-			f.vals[name] = itemValue(name, idx)
+			f.vals[name] = f.valueOf(name, idx)
 			f.Expected[name] = f.vals[name]
 		}
 	}
 	// Fields the templates use that nothing declares (the well-known
 	// ones of older entries): the token answer carries them at its top
-	// level. One that starts a URL is an origin on an allowed host.
+	// level.
 	for _, tpl := range f.templates() {
 		for _, m := range placeholderRE.FindAllStringSubmatch(tpl, -1) {
 			name := m[1]
@@ -179,11 +195,7 @@ func NewProviderFake(t testing.TB, entry integrations.Config, opts ...ProviderFa
 			if _, ok := f.vals[name]; ok {
 				continue
 			}
-			if strings.HasPrefix(tpl, "{"+name+"}") {
-				f.vals[name] = "http://" + sampleHost(cfg.AllowedHosts) + ":" + f.port
-			} else {
-				f.vals[name] = fieldValue(name)
-			}
+			f.vals[name] = f.valueOf(name, 0)
 			f.Expected[name] = f.vals[name]
 		}
 	}
@@ -235,10 +247,25 @@ func (f *ProviderFake) itemVals(k int) map[string]string {
 	v := maps.Clone(f.vals)
 	for _, l := range f.Config.Lookups {
 		for name := range l.Fields {
-			v[name] = itemValue(name, k)
+			v[name] = f.valueOf(name, k)
 		}
 	}
 	return v
+}
+
+// valueOf is the fake's value of a field, for lookup item k.
+func (f *ProviderFake) valueOf(name string, k int) string {
+	host := sampleHost(f.Config.AllowedHosts)
+	if k > 0 && strings.HasPrefix(host, "acme.") {
+		host = "acme" + strings.Repeat("b", k) + host[4:]
+	}
+	switch f.kinds[name] {
+	case "origin":
+		return "http://" + host + ":" + f.port
+	case "host":
+		return host
+	}
+	return itemValue(name, k)
 }
 
 func fieldValue(name string) string {
@@ -692,7 +719,7 @@ func (f *ProviderFake) lookup(w http.ResponseWriter, r *http.Request, i int) {
 	for k := range 2 {
 		item := map[string]any{}
 		for name, path := range l.Fields {
-			setPath(item, path, itemValue(name, k))
+			setPath(item, path, f.valueOf(name, k))
 		}
 		if l.Label != "" {
 			setPath(item, l.Label, fmt.Sprintf("Site %d", k+1))
