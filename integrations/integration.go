@@ -28,11 +28,11 @@ type Integration struct {
 	// token ("X-Shopify-Access-Token: {credential.access_token}"): with
 	// them, no Authorization header is added.
 	tokenHeaders []headerTemplate
-	rateLimits        *RateLimits // compiled cfg.RateLimits; never nil after New
-	verifyPath        *template   // compiled cfg.Verify.Path; nil without Verify
-	inputs            []compiledInput
-	lookups           []compiledLookup
-	flow              flow
+	rateLimits   *RateLimits // compiled cfg.RateLimits; never nil after New
+	verifyPath   *template   // compiled cfg.Verify.Path; nil without Verify
+	inputs       []compiledInput
+	lookups      []compiledLookup
+	flow         flow
 }
 
 type headerTemplate struct {
