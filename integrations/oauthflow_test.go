@@ -297,3 +297,30 @@ func TestTokenInCustomHeader(t *testing.T) {
 		t.Fatalf("headers %v", h)
 	}
 }
+
+// TestClientCredentialsDialect: a client-credentials grant whose token
+// endpoint is per tenant goes through the package's token client, with
+// its host checked and auth.refreshParams sent.
+func TestClientCredentialsDialect(t *testing.T) {
+	ts := newTokenServer(t, func(*recorded) (int, string, string) {
+		return 200, "application/json", `{"access_token":"cc-1","expires_in":60}`
+	})
+	cfg := tenantConfig(ts.port)
+	cfg.Auth = integrations.SchemeConfig{Type: integrations.AuthClientCredentials, ClientID: "cid", ClientSecret: "csecret",
+		TokenURL: "http://{shop}.shops.test:" + ts.port + "/cc", Scopes: []string{"a", "b"}, RefreshParams: map[string]string{"audience": "{shop}"}}
+	cfg.Capture = nil
+	in, err := integrations.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, _ := resolverCtx(t)
+	tok, err := in.Grant().Token(ctx, &tokens.Connection{Fields: map[string]string{"shop": "acme"}})
+	if err != nil || tok.AccessToken != "cc-1" {
+		t.Fatalf("%v %v", tok, err)
+	}
+	r := ts.last(t)
+	if r.params["grant_type"] != "client_credentials" || r.params["scope"] != "a b" || r.params["audience"] != "acme" || r.user != "cid" ||
+		!strings.HasPrefix(r.path, "acme.shops.test") {
+		t.Fatalf("request %+v", r)
+	}
+}
