@@ -109,6 +109,20 @@ func TestConfigValidation(t *testing.T) {
 			c.Auth = integrations.SchemeConfig{Type: integrations.AuthAPIKey}
 		}, `capture: captures and lookups run in the OAuth connect flow`},
 		{"pkce", func(c *integrations.Config) { c.Auth.PKCE = "sometimes" }, `auth.pkce: must be required, optional or off`},
+		{"token capture path", func(c *integrations.Config) {
+			c.Capture = append(c.Capture, integrations.Capture{Field: "t", From: integrations.CaptureToken, Path: "team..id"})
+		}, `capture[1].path: "team..id" is not a dotted path`},
+		{"scope param", func(c *integrations.Config) { c.Auth.ScopeParam = "user scope" }, `auth.scopeParam: "user scope" is not a parameter name`},
+		{"lookup items path", func(c *integrations.Config) { c.Lookups[0].Items = ".x" }, `lookups[0].items: ".x" is not a dotted path`},
+		{"lookup label path", func(c *integrations.Config) { c.Lookups[0].Label = "x." }, `lookups[0].label: "x." is not a dotted path`},
+		{"lookup header field", func(c *integrations.Config) {
+			c.Lookups[0].Headers = map[string]string{"X-Account": "{account}"}
+		}, `lookups[0].headers.X-Account: template names unknown field "account"`},
+		{"auth style", func(c *integrations.Config) { c.Auth.AuthStyle = "auto" }, `auth.authStyle: must be "header", "params" or ""`},
+		{"token url required", func(c *integrations.Config) { c.Auth.TokenURL = "" }, `auth.tokenUrl: required for oauth2`},
+		{"token url not a URL", func(c *integrations.Config) {
+			c.Auth.TokenURL = "ftp://id.shops.example/token"
+		}, `auth.tokenUrl: must be an absolute http(s) URL`},
 		{"token body", func(c *integrations.Config) { c.Auth.TokenBody = "xml" }, `auth.tokenBody: must be form or json`},
 		{"token paths", func(c *integrations.Config) {
 			c.Auth.TokenPaths.AccessToken = "authed_user."
