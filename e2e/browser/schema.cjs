@@ -61,6 +61,7 @@ async function main() {
     out.placeholder = await field.getAttribute('placeholder');
     out.describedBy = await field.getAttribute('aria-describedby');
     out.required = await field.getAttribute('aria-required');
+    out.secretType = await page.getByLabel('Reporting key').getAttribute('type');
     out.steps.push('inputs step shown');
     await shot(page, cfg.name + '-inputs.png');
 

@@ -25,6 +25,7 @@ type schemaRun struct {
 	Placeholder   string   `json:"placeholder"`
 	DescribedBy   string   `json:"describedBy"`
 	Required      string   `json:"required"`
+	SecretType    string   `json:"secretType"`
 	Invalid       string   `json:"invalid"`
 	FieldError    string   `json:"fieldError"`
 	Choices       int      `json:"choices"`
@@ -45,7 +46,8 @@ func TestPortalInputsAndChooserInBrowser(t *testing.T) {
 		Auth: integrations.SchemeConfig{Type: integrations.AuthOAuth2, AuthURL: "https://{shop}.shops.fake.test/oauth/authorize",
 			TokenURL: "https://{shop}.shops.fake.test/oauth/token", Scopes: []string{"read"}, TokenBody: integrations.TokenBodyJSON},
 		Inputs: []integrations.Input{{Name: "shop", Label: "Shop name", Pattern: "[a-z0-9][a-z0-9-]{0,39}", Example: "acme",
-			Help: "The first part of your shop's address, before .shops.fake.test."}},
+			Help: "The first part of your shop's address, before .shops.fake.test."},
+			{Name: "api_key", Label: "Reporting key", Secret: true, Optional: true}},
 		Lookups: []integrations.Lookup{{URL: "https://id.shops.fake.test/accounts", Items: "accounts",
 			Fields: map[string]string{"account": "id"}, Label: "name", Choose: integrations.ChooseUser}},
 		Verify: &integrations.Verification{Path: "/me"}}
@@ -87,6 +89,9 @@ func TestPortalInputsAndChooserInBrowser(t *testing.T) {
 		!strings.Contains(r.DescribedBy, "-help") {
 		t.Errorf("inputs step: expanded %q focused %v placeholder %q required %q describedby %q",
 			r.Expanded, r.InputFocused, r.Placeholder, r.Required, r.DescribedBy)
+	}
+	if r.SecretType != "password" {
+		t.Errorf("a secret input must be masked: type %q", r.SecretType)
 	}
 	if r.Invalid != "true" || !strings.Contains(r.FieldError, "expected form") {
 		t.Errorf("bad input: aria-invalid %q, error %q", r.Invalid, r.FieldError)
