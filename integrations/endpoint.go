@@ -118,7 +118,7 @@ var ErrEndpointHost = errors.New("integrations: endpoint host not allowed")
 // equal to the static host, or allowed by AllowedHosts for a placeholder
 // host, on the scheme's default port or one of AllowedPorts.
 func (in *Integration) expandEndpoint(ep *endpoint, c *tokens.Connection) (*url.URL, error) {
-	s, err := ep.tpl.expand(c, nil)
+	s, err := ep.tpl.expandURL(c)
 	if err != nil {
 		return nil, err
 	}

@@ -324,3 +324,29 @@ func TestClientCredentialsDialect(t *testing.T) {
 		t.Fatalf("request %+v", r)
 	}
 }
+
+// TestEndpointValuesEscaped: a field's value after the authority is escaped
+// (path before '?', query after), so it adds no path segment or parameter.
+func TestEndpointValuesEscaped(t *testing.T) {
+	in, err := integrations.New(integrations.Config{Type: "custom", Slug: "esc", BaseURL: "https://{shop}.esc.example/api",
+		AllowedHosts: []string{"*.esc.example"}, Inputs: []integrations.Input{{Name: "shop"}, {Name: "tenant"}},
+		Auth: integrations.SchemeConfig{Type: integrations.AuthOAuth2, ClientID: "cid",
+			AuthURL: "https://{shop}.esc.example/o/{tenant}/authorize?hint={tenant}", TokenURL: "https://{shop}.esc.example/t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := "a/../b?x=1&y=2#f"
+	s, err := in.AuthCodeURL(&tokens.Connection{Fields: map[string]string{"shop": "acme", "tenant": bad}}, integrations.AuthCodeRequest{State: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if u.Host != "acme.esc.example" || q.Get("hint") != bad || q.Has("y") || u.Fragment != "" ||
+		u.EscapedPath() != "/o/"+url.PathEscape(bad)+"/authorize" {
+		t.Fatalf("escaping: %s (path %s)", s, u.EscapedPath())
+	}
+}
