@@ -27,6 +27,7 @@ type CaptureError struct {
 	Code  string
 }
 
+// Error implements error; it names the field and the code.
 func (e *CaptureError) Error() string {
 	return "integrations: capture of field " + e.Field + ": " + e.Code
 }

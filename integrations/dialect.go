@@ -225,6 +225,7 @@ type InputError struct {
 	Reason string // "required", "too_long", "pattern" or "unknown"
 }
 
+// Error implements error; it names the input, never its value.
 func (e *InputError) Error() string {
 	switch e.Reason {
 	case "required":

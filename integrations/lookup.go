@@ -34,6 +34,7 @@ type LookupError struct {
 	Status int    // the provider's status, 0 when there was no answer
 }
 
+// Error implements error; it names the lookup, the code and the status.
 func (e *LookupError) Error() string {
 	if e.Status != 0 {
 		return fmt.Sprintf("integrations: lookups[%d]: %s (status %d)", e.Index, e.Code, e.Status)

@@ -31,6 +31,7 @@ type ConfigError struct {
 	Msg  string
 }
 
+// Error implements error: "path: message".
 func (e *ConfigError) Error() string {
 	if e.Path == "" {
 		return e.Msg
