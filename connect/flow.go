@@ -178,6 +178,7 @@ func (h *Handler) proceed(ctx context.Context, o *outcome, st *State, in *integr
 		return
 	}
 	o.connected, o.credentialID = true, saved.ID
+	h.sessionConnected(ctx, *st, saved)
 }
 
 // askChoice keeps the pending connection in the state store under a new
@@ -186,7 +187,7 @@ func (h *Handler) askChoice(ctx context.Context, o *outcome, st *State, c *token
 	value := randomToken(32)
 	key := digest(value)
 	next := State{Project: st.Project, User: st.User, Integration: st.Integration, CredentialID: st.CredentialID,
-		ReturnURL: st.ReturnURL, Expires: h.now().Add(h.ttl),
+		Session: st.Session, ReturnURL: st.ReturnURL, Expires: h.now().Add(h.ttl),
 		Pending: &Pending{Credential: c.Credential, Fields: c.Fields, Lookup: lookup, Items: items}}
 	var cookie *http.Cookie
 	if h.bind {

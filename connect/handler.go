@@ -84,6 +84,12 @@ type Config struct {
 	// after the store succeeded: give it a *lifecycle.Emitter for webhooks
 	// and Go handlers. Nil tells no one.
 	Events EventSink
+	// AccountAuth maps an integration key to true when the SDK's
+	// getIntegrationAccount(type, {includeAccountAuth: true}) may read the
+	// stored credential (tokens, API key, password) of the user's connection.
+	// Nil or a missing entry: never; such a request answers 403
+	// ACCOUNT_AUTH_NOT_ALLOWED.
+	AccountAuth map[string]bool
 }
 
 // Handler serves the account-connection routes and the Connect Portal page.
@@ -110,6 +116,7 @@ type Handler struct {
 	resolver  *net.Resolver
 	// apiClients caches the guarded client of each *integrations.Integration.
 	apiClients sync.Map
+	acctAuth   map[string]bool
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -134,7 +141,8 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{reg: cfg.Registry, store: cfg.Store, auth: cfg.Auth, public: pub,
 		returns: map[string][]allowedURL{}, states: cfg.States, ttl: cfg.StateTTL, bind: !cfg.SkipBrowserBinding,
 		capture: cfg.CaptureFields, validate: cfg.Validate, revoke: map[string]string{},
-		client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now, portalCSP: map[string]string{}, events: cfg.Events, resolver: cfg.Resolver}
+		client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now, portalCSP: map[string]string{}, events: cfg.Events, resolver: cfg.Resolver,
+		acctAuth: cfg.AccountAuth}
 	for project, list := range cfg.ReturnURLs {
 		for _, s := range list {
 			a, err := parseAllowed(s)
@@ -191,6 +199,9 @@ func (h *Handler) projectBase(project string) string {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.serveSDK(w, r) {
+		return
+	}
 	rt, ok := parseRoute(r)
 	if !ok {
 		notFound(w)

@@ -39,6 +39,9 @@ type State struct {
 	// "" when browser binding is off.
 	Browser string
 	Expires time.Time
+	// Session is the SDK session id of a popup install (the SDK's
+	// oauthMetaKeyId); "" for other flows.
+	Session string
 	// Inputs are the values the user entered for the integration's
 	// non-secret inputs (they become connection fields); InputCredential
 	// holds the secret ones (an API key, a password). Both are validated.

@@ -66,6 +66,12 @@ func (in *Integration) applyCredential(h http.Header, u *url.URL, c *tokens.Conn
 		if cred.AccessToken == "" {
 			return ErrNoCredential
 		}
+		if a := in.cfg.Auth; a.Name != "" {
+			// A provider's own header (Shopify's X-Shopify-Access-Token) or
+			// prefix (Zoho's "Zoho-oauthtoken ").
+			h.Set(a.Name, a.Prefix+cred.AccessToken)
+			break
+		}
 		if len(in.tokenHeaders) > 0 {
 			// The config says where the token goes (Shopify's
 			// X-Shopify-Access-Token): there, and nowhere else.
@@ -141,4 +147,35 @@ func (in *Integration) Secrets(c *tokens.Connection) []string {
 		}
 	}
 	return out
+}
+
+// checkTokenPlacement checks where an OAuth2 access token goes: in the
+// Authorization header as "<token type> <token>" by default, or, when
+// auth.name is set, in that header after auth.prefix. Never in the query.
+func (in *Integration) checkTokenPlacement() error {
+	a := &in.cfg.Auth
+	if a.Type != AuthOAuth2 && a.Type != AuthClientCredentials {
+		return nil
+	}
+	if a.In != "" && a.In != "header" {
+		return errors.New(`auth.in must be "header" or "" for an OAuth2 access token`)
+	}
+	if a.Name == "" && a.Prefix != "" {
+		return errors.New("auth.prefix needs auth.name for an OAuth2 access token")
+	}
+	if a.Name != "" && !validHeaderName(a.Name) {
+		return fmt.Errorf("auth.name %q is not a header name", a.Name)
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 field name (a token).
+func validHeaderName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -117,10 +117,11 @@ var catalogCases = []catalogCase{
 	{typ: "zoom", base: "https://api.zoom.us/v2", neighbours: []string{"zoom.us.evil.com", "evilzoom.us"}},
 	// https://airtable.com/developers/web/api/introduction
 	{typ: "airtable", base: "https://api.airtable.com/v0"},
-	// https://mailchimp.com/developer/marketing/guides/access-user-data-oauth-2/
+	// https://mailchimp.com/developer/marketing/guides/access-user-data-oauth-2/ (login.mailchimp.com is allowed:
+	// the data-center lookup asks https://login.mailchimp.com/oauth2/metadata)
 	{typ: "mailchimp", fields: map[string]string{"dc": "us6"},
 		base: "https://us6.api.mailchimp.com/3.0", sibling: "https://us19.api.mailchimp.com/3.0/lists",
-		neighbours: []string{"api.mailchimp.com.evil.com", "mailchimp.com", "login.mailchimp.com", "evilapi.mailchimp.com"},
+		neighbours: []string{"api.mailchimp.com.evil.com", "mailchimp.com", "evilapi.mailchimp.com", "us6.login.mailchimp.com"},
 		hostile:    map[string]string{"dc": "evil.com/"}},
 }
 
@@ -271,7 +272,7 @@ func TestCatalogOverrides(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := in.Config().Auth
-		if a.Type != integrations.AuthOAuth2 || a.TokenURL != "https://api.hubapi.com/oauth/v1/token" || a.AuthStyle != "params" ||
+		if a.Type != integrations.AuthOAuth2 || a.TokenURL != "https://api.hubapi.com/oauth/2026-03/token" || a.AuthStyle != "params" ||
 			a.ClientID != "id" || !reflect.DeepEqual(a.Scopes, []string{"oauth", "tickets"}) {
 			t.Errorf("auth = %+v", a)
 		}

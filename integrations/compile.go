@@ -84,6 +84,9 @@ func (in *Integration) compile(strict bool) error {
 	if err := in.compileVerify(d); err != nil {
 		return err
 	}
+	if err := in.checkTokenPlacement(); err != nil {
+		return err
+	}
 	if err := in.compileAuth(); err != nil {
 		return err
 	}

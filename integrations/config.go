@@ -34,7 +34,10 @@ type SchemeConfig struct {
 	// API key: where it goes. In is "header" (the default) or "query";
 	// Name is the header or parameter name ("Authorization" by default for a
 	// header, required for a query); Prefix is put before the key in a header
-	// ("Bearer ", "Token ").
+	// ("Bearer ", "Token "). For the OAuth2 types, Name and Prefix move the
+	// access token from "Authorization: Bearer <token>" to another header
+	// (Shopify's X-Shopify-Access-Token, with no prefix) or prefix (Zoho's
+	// "Authorization: Zoho-oauthtoken <token>").
 	In     string `json:"in,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Prefix string `json:"prefix,omitempty"`

@@ -41,7 +41,10 @@ func (in *Integration) compileFlow(d *declared) error {
 	f := &in.flow
 	oauth := a.Type == AuthOAuth2 || a.Type == AuthClientCredentials
 	var err error
-	if !oauth {
+	if !oauth && a.Type != AuthNone {
+		// OAuth fields on an api_key or basic scheme are a mistake. On
+		// auth.type none they are tolerated and unused: catalog entries
+		// carry their OAuth dialect before they switch to oauth2.
 		for _, f := range []struct {
 			path string
 			set  bool
@@ -53,7 +56,7 @@ func (in *Integration) compileFlow(d *declared) error {
 				return cfgErr(f.path, "only for oauth2 and oauth2_client_credentials (auth.type is %q)", a.Type)
 			}
 		}
-	} else {
+	} else if oauth {
 		if a.TokenURL == "" {
 			return cfgErr("auth.tokenUrl", "required for %s", a.Type)
 		}

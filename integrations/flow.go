@@ -128,6 +128,13 @@ type Verification struct {
 	Path string `json:"path"`
 	// OK lists the statuses that mean "working"; empty means 200 to 299.
 	OK []int `json:"ok,omitempty"`
+	// Body is sent as the request's JSON body (a GraphQL query such as
+	// {"query":"{ viewer { id } }"}); "" sends none. Not templated.
+	Body string `json:"body,omitempty"`
+	// BodyContains, when set, must also appear in the first 64 KiB of the
+	// answer: for providers that answer 200 to a dead token (Slack's
+	// auth.test answers {"ok":false,...}, so "\"ok\":true").
+	BodyContains string `json:"bodyContains,omitempty"`
 }
 
 // DeadToken is an answer that means the access token is no longer valid

@@ -1,7 +1,9 @@
 package integrations
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,12 +20,19 @@ import (
 var ErrNoVerification = errors.New("integrations: no verification request is configured")
 
 // VerifyError is Verify's answer when the provider answered a status that
-// Verification.OK does not list: the connection does not work.
+// Verification.OK does not list, or an answer without BodyContains: the
+// connection does not work.
 type VerifyError struct {
 	Status int // the provider's status
+	// BodyMismatch reports that the status was one of OK but the answer
+	// lacked Verification.BodyContains.
+	BodyMismatch bool
 }
 
 func (e *VerifyError) Error() string {
+	if e.BodyMismatch {
+		return fmt.Sprintf("integrations: verification answered status %d without the expected content", e.Status)
+	}
 	return fmt.Sprintf("integrations: verification answered status %d", e.Status)
 }
 
@@ -43,6 +52,9 @@ func (in *Integration) compileVerify(d *declared) error {
 		if s < 100 || s > 599 {
 			return cfgErr(fmt.Sprintf("verify.ok[%d]", i), "%d is not an HTTP status", s)
 		}
+	}
+	if v.Body != "" && !json.Valid([]byte(v.Body)) {
+		return cfgErr("verify.body", "not valid JSON")
 	}
 	t, err := d.checkTemplate("verify.path", v.Path, stageAny, 0, false)
 	if err != nil {
@@ -87,11 +99,18 @@ func (in *Integration) Verify(ctx context.Context, client *http.Client, c *token
 	if method == "" {
 		method = http.MethodGet
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	var body io.Reader
+	if v.Body != "" {
+		body = strings.NewReader(v.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
+	if v.Body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if err := in.Apply(req.Header, req.URL, c); err != nil {
 		return err
 	}
@@ -99,17 +118,20 @@ func (in *Integration) Verify(ctx context.Context, client *http.Client, c *token
 	if err != nil {
 		return fmt.Errorf("integrations: verification request: %w", stripURL(err))
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	answer, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	ok := v.OK
-	if len(ok) == 0 {
-		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-			return nil
-		}
-	} else if slices.Contains(ok, resp.StatusCode) {
+	ok := len(v.OK) == 0 && resp.StatusCode >= 200 && resp.StatusCode <= 299 || slices.Contains(v.OK, resp.StatusCode)
+	switch {
+	case !ok:
+		return &VerifyError{Status: resp.StatusCode}
+	case v.BodyContains == "":
 		return nil
+	case rerr != nil:
+		return fmt.Errorf("integrations: verification answer: %w", rerr)
+	case !bytes.Contains(answer, []byte(v.BodyContains)):
+		return &VerifyError{Status: resp.StatusCode, BodyMismatch: true}
 	}
-	return &VerifyError{Status: resp.StatusCode}
+	return nil
 }
 
 // stripURL drops the URL from a *url.Error: an API key may travel in the query.

@@ -3,6 +3,7 @@ package integrations_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +22,15 @@ func TestVerify(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 		case "/v1/acme/gone":
 			w.WriteHeader(http.StatusNoContent)
+		case "/v1/acme/graphql":
+			b, _ := io.ReadAll(r.Body)
+			if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || string(b) != `{"query":"{ viewer { id } }"}` {
+				http.Error(w, "bad query", http.StatusBadRequest)
+				return
+			}
+			io.WriteString(w, `{"data":{"viewer":{"id":"u1"}}}`)
+		case "/v1/acme/auth.test":
+			io.WriteString(w, `{"ok":false,"error":"token_revoked"}`)
 		default:
 			http.Error(w, "secret-key echoed", http.StatusUnauthorized)
 		}
@@ -55,10 +65,16 @@ func TestVerify(t *testing.T) {
 	if err := build(&integrations.Verification{Path: "/gone", OK: []int{200}}).Verify(ctx, srv.Client(), conn); !errors.As(err, &ve) || ve.Status != 204 {
 		t.Fatalf("204 outside ok [200]: got %v", err)
 	}
+	if err := build(&integrations.Verification{Method: "POST", Path: "/graphql", Body: `{"query":"{ viewer { id } }"}`, BodyContains: `"viewer":{"id"`}).Verify(ctx, srv.Client(), conn); err != nil {
+		t.Fatalf("GraphQL verification: %v", err)
+	}
+	if err := build(&integrations.Verification{Path: "/auth.test", BodyContains: `"ok":true`}).Verify(ctx, srv.Client(), conn); !errors.As(err, &ve) || !ve.BodyMismatch || ve.Status != 200 {
+		t.Fatalf("200 with ok:false: got %v", err)
+	}
 	if err := build(nil).Verify(ctx, srv.Client(), conn); !errors.Is(err, integrations.ErrNoVerification) {
 		t.Fatalf("no verification: got %v", err)
 	}
-	for _, bad := range []integrations.Verification{{}, {Path: "/x", Method: "get"}, {Path: "/x", OK: []int{42}}, {Path: "/{x"}} {
+	for _, bad := range []integrations.Verification{{}, {Path: "/x", Method: "get"}, {Path: "/x", OK: []int{42}}, {Path: "/{x"}, {Path: "/x", Body: "{not json"}} {
 		if _, err := integrations.New(integrations.Config{Type: "custom", Slug: "v", BaseURL: "https://api.example.com", Verify: &bad}); err == nil {
 			t.Errorf("verify %+v accepted", bad)
 		}

@@ -1,9 +1,7 @@
 package middleware
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -19,6 +17,9 @@ import (
 type Bootstrap struct {
 	reg   integrations.Registry
 	store tokens.Store
+	// metadata keeps users' metadata (account.go); nil answers {} and
+	// stores nothing.
+	metadata MetadataStore
 }
 
 // NewBootstrap returns the handlers over reg and store.
@@ -91,7 +92,8 @@ func credentialStatus(c *tokens.Connection) string {
 
 // Me serves GET (and PATCH) /sdk/me. Every integration of the project is
 // listed; connected ones are enabled, with one credential entry per
-// connection. A PATCH's {"meta": {...}} is echoed back, not stored.
+// connection. A PATCH's {"meta": {...}} is merged into the user's metadata
+// (see userMeta).
 func (b *Bootstrap) Me(w http.ResponseWriter, r *http.Request) {
 	p, ok := PrincipalFromContext(r.Context())
 	if !ok {
@@ -99,19 +101,13 @@ func (b *Bootstrap) Me(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := meBody{Integrations: map[string]*meIntegration{}, Meta: map[string]any{}, Resources: []any{},
-		Project: map[string]any{"id": p.Project}}
-	if r.Method == http.MethodPatch {
-		var patch struct {
-			Meta map[string]any `json:"meta"`
-		}
-		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&patch); err != nil {
-			fail(w, response.New(http.StatusBadRequest, response.CodeBadRequest, "Body must be JSON: {\"meta\": {...}}."))
-			return
-		}
-		if patch.Meta != nil {
-			body.Meta = patch.Meta
-		}
+		Project: map[string]any{"id": p.Project, "accessibleFeatures": AccessibleFeatures}}
+	meta, err := b.userMeta(r, p)
+	if err != nil {
+		fail(w, err)
+		return
 	}
+	body.Meta = meta
 	ins, err := b.reg.List(r.Context(), p.Project)
 	if err != nil {
 		fail(w, err)

@@ -63,6 +63,10 @@ type Config struct {
 	// redisstore and pgstore do, through Cached and Sealed too). Nil means
 	// no background refresh.
 	KeepAlive *tokens.KeepAliveConfig
+	// Metadata keeps each user's metadata (the SDK's setUserMetadata, PATCH
+	// /sdk/me), returned by GET /sdk/me; nil means a MemoryMetadata (one
+	// process: give replicas a shared store).
+	Metadata MetadataStore
 }
 
 // Handler serves every route of the wire contract. Build it with New; it is
@@ -139,6 +143,9 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if boot.metadata = cfg.Metadata; boot.metadata == nil {
+		boot.metadata = NewMemoryMetadata()
+	}
 
 	proxy := Chain(auth.Handler, resolver.Handler, injector.Handler, NewGuard().Handler, response.SetMode)(fwd)
 	root := mux.NewRouter().SkipClean(true).UseEncodedPath()
@@ -166,6 +173,12 @@ func New(cfg Config) (*Handler, error) {
 		}
 		r.PathPrefix(sdk + "/connect").Handler(routed(RouteConnect, connect))
 		r.Handle(sdk+"/portal", routed(RouteConnect, connect))
+		// The official SDK's account functions (connect/account.go).
+		r.Handle("/ui", routed(RouteConnect, connect)).Methods(http.MethodGet, http.MethodHead)
+		r.PathPrefix(sdk + "/actions/").Handler(routed(RouteConnect, connect))
+		r.PathPrefix("/v2" + sdk + "/actions/").Handler(routed(RouteConnect, connect))
+		r.PathPrefix(sdk + "/credentials").Handler(routed(RouteConnect, connect))
+		r.Handle(sdk+"/integrations/{id}", routed(RouteConnect, connect)).Methods(http.MethodDelete)
 	}
 	root.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		response.WriteError(w, response.New(http.StatusNotFound, response.CodeNotFound, "No such route."))
