@@ -1,14 +1,11 @@
 package connect
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
@@ -263,35 +260,41 @@ func (h *Handler) completeInstall(w http.ResponseWriter, r *http.Request, rt rou
 			"This integration is not connected through OAuth; use the credentials route."))
 		return
 	}
-	cfg := h.oauthConfig(in, rt.project)
-	if body.RedirectURL != "" && body.RedirectURL != cfg.RedirectURL {
+	redirect := h.RedirectURI(rt.project)
+	if body.RedirectURL != "" && body.RedirectURL != redirect {
 		ret, err := h.checkReturnURL(rt.project, body.RedirectURL)
 		if err != nil || ret == h.PortalURL(rt.project) {
 			response.WriteError(w, response.New(http.StatusBadRequest, response.CodeReturnURLNotAllowed,
 				"redirectUrl is not among the project's allowed return URLs."))
 			return
 		}
-		cfg.RedirectURL = ret
+		redirect = ret
 	}
-	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, h.client)
-	var opts []oauth2.AuthCodeOption
-	if v := body.IntegrationOptions.CodeVerifier; v != "" {
-		if len(v) < 43 || len(v) > 128 {
-			response.WriteError(w, response.New(http.StatusBadRequest, response.CodeBadRequest, "integrationOptions.codeVerifier must be 43 to 128 characters (RFC 7636)."))
-			return
-		}
-		opts = append(opts, oauth2.VerifierOption(v))
+	verifier := body.IntegrationOptions.CodeVerifier
+	if verifier != "" && (len(verifier) < 43 || len(verifier) > 128) {
+		response.WriteError(w, response.New(http.StatusBadRequest, response.CodeBadRequest, "integrationOptions.codeVerifier must be 43 to 128 characters (RFC 7636)."))
+		return
 	}
-	tok, err := cfg.Exchange(ctx, body.Code, opts...)
+	pending := &tokens.Connection{Project: rt.project, User: user, Integration: in.Key(), Fields: map[string]string{}}
+	tok, err := in.Exchange(r.Context(), h.client, pending, body.Code, redirect, verifier)
 	if err != nil {
 		h.log.Warn("connect: completeInstall code exchange failed", "project", rt.project, "integration", in.Key(),
 			"err", tokens.DescribeError(err))
 		response.WriteError(w, response.New(http.StatusBadRequest, CodeExchangeFailed, "The provider did not accept the authorization code."))
 		return
 	}
+	fields := h.fields(in.Key(), tok)
+	captured, err := in.TokenCaptures(tok, h.now())
+	if err != nil {
+		response.WriteError(w, response.Wrap(err, http.StatusBadRequest, CodeExchangeFailed, "The provider's answer lacks what the connection needs."))
+		return
+	}
+	for k, v := range captured {
+		fields[k] = v
+	}
 	cred := tokens.Credential{}.WithOAuth2Token(tok)
 	cred.ObtainedAt = h.now().Round(0)
-	c, err := h.upsert(r.Context(), tokens.Key{Project: rt.project, User: user, Integration: in.Key()}, cred, h.fields(in.Key(), tok))
+	c, err := h.upsert(r.Context(), tokens.Key{Project: rt.project, User: user, Integration: in.Key()}, cred, fields)
 	if err != nil {
 		response.WriteError(w, storeError(err))
 		return

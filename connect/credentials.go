@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -14,6 +15,9 @@ type credentialsRequest struct {
 	Username     string `json:"username"`
 	Password     string `json:"password"`
 	CredentialID string `json:"credentialId"` // "" : the default connection (created when absent)
+	// Inputs are the integration's inputs (a Zendesk subdomain); secret
+	// ones may carry the API key, user name or password instead.
+	Inputs map[string]string `json:"inputs"`
 }
 
 // maxSecretLen bounds an entered key, user name or password.
@@ -32,6 +36,17 @@ func (h *Handler) credentials(w http.ResponseWriter, r *http.Request, rt route) 
 	if err := decodeBody(r, &body); err != nil {
 		response.WriteError(w, err)
 		return
+	}
+	fields, inputCred, err := in.CheckInputs(body.Inputs)
+	if err != nil {
+		response.WriteError(w, inputError(err))
+		return
+	}
+	if body.APIKey == "" {
+		body.APIKey = inputCred.APIKey
+	}
+	if body.Username == "" && body.Password == "" {
+		body.Username, body.Password = inputCred.Username, inputCred.Password
 	}
 	var cred tokens.Credential
 	switch method(in) {
@@ -53,9 +68,29 @@ func (h *Handler) credentials(w http.ResponseWriter, r *http.Request, rt route) 
 		return
 	}
 	k := tokens.Key{Project: rt.project, User: user, Integration: in.Key(), ID: body.CredentialID}
+	probe := &tokens.Connection{Project: k.Project, User: k.User, Integration: k.Integration, ID: k.ID,
+		Credential: cred, Fields: fields, Status: tokens.StatusActive}
+	if in.Config().Verify != nil {
+		// The integration's own verification request, before anything is saved.
+		client, err := h.apiClient(in)
+		if err == nil {
+			err = in.Verify(r.Context(), client, probe)
+		}
+		if err != nil {
+			h.log.Warn("connect: entered credentials failed the verification", "project", k.Project,
+				"integration", k.Integration, "err", safeFlowError(err))
+			var mf *integrations.MissingFieldError
+			if errors.As(err, &mf) {
+				response.WriteError(w, response.Wrap(err, http.StatusBadRequest, CodeInputInvalid,
+					"Input \""+mf.Name+"\" is required."))
+				return
+			}
+			response.WriteError(w, response.Wrap(err, http.StatusBadRequest, CodeVerificationFailed,
+				"The provider did not accept these credentials."))
+			return
+		}
+	}
 	if h.validate != nil {
-		probe := &tokens.Connection{Project: k.Project, User: k.User, Integration: k.Integration, ID: k.ID,
-			Credential: cred, Status: tokens.StatusActive}
 		if err := h.validate(r.Context(), in, probe); err != nil {
 			var re *response.Error
 			if errors.As(err, &re) {
@@ -67,7 +102,7 @@ func (h *Handler) credentials(w http.ResponseWriter, r *http.Request, rt route) 
 			return
 		}
 	}
-	c, err := h.upsert(r.Context(), k, cred, nil)
+	c, err := h.upsert(r.Context(), k, cred, fields)
 	if err != nil {
 		response.WriteError(w, storeError(err))
 		return

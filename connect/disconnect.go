@@ -16,7 +16,8 @@ import (
 )
 
 // disconnect serves DELETE connect/{integration}: it revokes the grant at the
-// provider when the integration has a revocation URL, then deletes the
+// provider when the integration has a revocation URL (Config.RevocationURLs,
+// else the integration's auth.revokeUrl), then deletes the
 // connection (X-Paragon-Credential or ?credentialId= names one; otherwise the
 // default one). Revocation is best effort: a provider that fails is logged and
 // the connection is deleted anyway, so the user is never stuck connected.
@@ -39,7 +40,17 @@ func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request, rt route) {
 		response.WriteError(w, storeError(err))
 		return
 	}
-	if endpoint := h.revoke[in.Key()]; endpoint != "" {
+	endpoint := h.revoke[in.Key()]
+	if endpoint == "" {
+		// The integration's own revocation endpoint, expanded for this
+		// connection (a per-tenant host) and its host checked.
+		if endpoint, err = in.RevokeURL(c); err != nil {
+			h.log.Warn("connect: no revocation: the revocation URL could not be built for the connection",
+				"connection", c.Key().String(), "err", safeFlowError(err))
+			endpoint = ""
+		}
+	}
+	if endpoint != "" {
 		if err := h.revokeAt(r.Context(), endpoint, in, c.Credential); err != nil {
 			h.log.Warn("connect: revocation failed; deleting the connection anyway",
 				"connection", c.Key().String(), "err", err)

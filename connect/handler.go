@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/onbehalf/onbehalf/integrations"
@@ -68,6 +70,11 @@ type Config struct {
 	// HTTPClient calls token and revocation endpoints; nil means a client
 	// with a 30s timeout.
 	HTTPClient *http.Client
+	// Resolver resolves the provider API hosts of lookups and verification,
+	// which go through a guarded client (internal addresses refused, except
+	// an integration's AllowAddresses; no redirects); nil means
+	// net.DefaultResolver.
+	Resolver *net.Resolver
 	// Logger receives failures of token exchanges and revocations (never a
 	// token or code); nil discards them.
 	Logger *slog.Logger
@@ -106,7 +113,10 @@ type Handler struct {
 	now       func() time.Time
 	portalCSP map[string]string // project → frame-ancestors sources, built once
 	events    EventSink
-	acctAuth  map[string]bool
+	resolver  *net.Resolver
+	// apiClients caches the guarded client of each *integrations.Integration.
+	apiClients sync.Map
+	acctAuth   map[string]bool
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -131,7 +141,8 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{reg: cfg.Registry, store: cfg.Store, auth: cfg.Auth, public: pub,
 		returns: map[string][]allowedURL{}, states: cfg.States, ttl: cfg.StateTTL, bind: !cfg.SkipBrowserBinding,
 		capture: cfg.CaptureFields, validate: cfg.Validate, revoke: map[string]string{},
-		client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now, portalCSP: map[string]string{}, events: cfg.Events, acctAuth: cfg.AccountAuth}
+		client: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now, portalCSP: map[string]string{}, events: cfg.Events, resolver: cfg.Resolver,
+		acctAuth: cfg.AccountAuth}
 	for project, list := range cfg.ReturnURLs {
 		for _, s := range list {
 			a, err := parseAllowed(s)
@@ -211,6 +222,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		method(http.MethodGet, h.callback)
 	case len(rest) == 2 && rest[0] == "connect" && rest[1] == "methods" && r.Method == http.MethodGet:
 		h.methods(w, r, rt)
+	case len(rest) == 2 && rest[0] == "connect" && rest[1] == "inputs" && r.Method == http.MethodGet:
+		h.inputs(w, r, rt)
+	case len(rest) == 2 && rest[0] == "connect" && rest[1] == "choose" && r.Method == http.MethodPost:
+		h.choose(w, r, rt)
 	case len(rest) == 3 && rest[0] == "connect" && rest[2] == "start":
 		method(http.MethodPost, h.start)
 	case len(rest) == 3 && rest[0] == "connect" && rest[2] == "credentials":
@@ -255,6 +270,29 @@ func (h *Handler) methods(w http.ResponseWriter, r *http.Request, rt route) {
 	out := make(map[string]string, len(ins))
 	for _, in := range ins {
 		out[in.Key()] = method(in)
+	}
+	response.WriteJSON(w, http.StatusOK, out)
+}
+
+// inputs serves GET connect/inputs: the inputs each of the project's
+// integrations asks before connecting (name, label, pattern, example, help,
+// optional, secret), for the portal's inputs step. Integrations without
+// inputs are left out.
+func (h *Handler) inputs(w http.ResponseWriter, r *http.Request, rt route) {
+	if _, err := h.principal(r, rt); err != nil {
+		response.WriteError(w, err)
+		return
+	}
+	ins, err := h.reg.List(r.Context(), rt.project)
+	if err != nil {
+		response.WriteError(w, err)
+		return
+	}
+	out := map[string][]integrations.Input{}
+	for _, in := range ins {
+		if list := in.Inputs(); len(list) > 0 {
+			out[in.Key()] = list
+		}
 	}
 	response.WriteJSON(w, http.StatusOK, out)
 }

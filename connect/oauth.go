@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -20,10 +21,10 @@ import (
 )
 
 // WellKnownFields are the token-response fields kept in Connection.Fields for
-// every integration: what base URL templates of common providers need
-// (Salesforce instance_url, Shopify shop, QuickBooks realmId, Zendesk
-// subdomain, Atlassian cloud_id, ...). Config.CaptureFields adds more.
-var WellKnownFields = []string{"instance_url", "shop", "realmId", "realm_id", "subdomain", "cloud_id", "team_id", "workspace_id", "api_domain"}
+// every integration: integrations.WellKnownFields (the same slice), what
+// base URL templates of common providers need. Config.CaptureFields adds
+// more; an integration's Capture declares its own.
+var WellKnownFields = integrations.WellKnownFields
 
 // The outcomes a callback reports to the return URL in onbehalf_status and error.
 const (
@@ -36,25 +37,45 @@ const (
 	ErrorStateExpired     = "state_expired"     // older than Config.StateTTL
 	ErrorExchangeFailed   = "exchange_failed"   // the token endpoint refused the code or failed
 	ErrorStoreUnavailable = "store_unavailable" // the connection could not be saved
+
+	ErrorCaptureMissing      = integrations.CodeCaptureMissing // a required value was missing from the callback or the token answer
+	ErrorIDTokenInvalid      = integrations.CodeIDTokenInvalid // the ID token was malformed, for another client or expired
+	ErrorLookupFailed        = integrations.CodeLookupFailed   // a post-connect lookup failed or answered an error
+	ErrorLookupEmpty         = integrations.CodeLookupEmpty    // a required lookup found nothing (no site, no tenant)
+	ErrorChoiceInvalid       = "choice_invalid"                // the chooser's answer named no offered item
+	ErrorVerificationFailed  = "verification_failed"           // the new connection did not pass the integration's verification
+	ErrorEndpointNotAllowed  = "endpoint_not_allowed"          // an expanded endpoint's host was outside the allowed hosts
+	ErrorIntegrationNotFound = "integration_not_found"         // the integration was removed while the user was away
+)
+
+// Codes of the connect routes' JSON errors added by the connection-life schema.
+const (
+	// CodeInputInvalid: 400, an input is missing, too long, refused by its
+	// pattern or unknown; the answer's message names the input.
+	CodeInputInvalid response.Code = "CONNECT_INPUT_INVALID"
+	// CodeVerificationFailed: 400, entered credentials did not pass the
+	// integration's verification request.
+	CodeVerificationFailed response.Code = "CONNECT_VERIFICATION_FAILED"
 )
 
 // bindingCookie names the browser-binding cookie of one state: one per
 // started connection, so flows in two tabs do not overwrite each other.
 func bindingCookie(key string) string { return "onbehalf_connect_" + key[:16] }
 
-// oauthConfig is the x/oauth2 config of an integration with project's redirect URI.
-func (h *Handler) oauthConfig(in *integrations.Integration, project string) *oauth2.Config {
-	c := in.OAuth2Config()
-	if c == nil {
-		c = &oauth2.Config{}
-	}
-	c.RedirectURL = h.RedirectURI(project)
-	return c
+type startRequest struct {
+	ReturnURL    string            `json:"returnUrl"`
+	CredentialID string            `json:"credentialId"`
+	Inputs       map[string]string `json:"inputs"`
 }
 
-type startRequest struct {
-	ReturnURL    string `json:"returnUrl"`
-	CredentialID string `json:"credentialId"`
+// inputError is the 400 answer for an *integrations.InputError.
+func inputError(err error) error {
+	var ie *integrations.InputError
+	if errors.As(err, &ie) {
+		e := response.Wrap(err, http.StatusBadRequest, CodeInputInvalid, strings.ToUpper(ie.Error()[:1])+ie.Error()[1:]+".")
+		return e
+	}
+	return response.Wrap(err, http.StatusBadRequest, CodeInputInvalid, "The inputs do not give an allowed address for this integration.")
 }
 
 // start serves POST connect/{integration}/start: it records the state and
@@ -80,16 +101,40 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, rt route) {
 		response.WriteError(w, response.New(http.StatusBadRequest, response.CodeReturnURLNotAllowed, err.Error()+"."))
 		return
 	}
+	fields, inputCred, err := in.CheckInputs(body.Inputs)
+	if err != nil {
+		response.WriteError(w, inputError(err))
+		return
+	}
+	// A reconnect: the user names a connection, or already has one of this
+	// integration. The authorization then asks again for what only a first
+	// consent grants (Google's prompt=consent for a new refresh token).
+	reauth := body.CredentialID != ""
+	if !reauth {
+		_, gerr := h.store.Get(r.Context(), tokens.Key{Project: rt.project, User: user, Integration: in.Key()})
+		if gerr != nil && !errors.Is(gerr, tokens.ErrNotFound) {
+			response.WriteError(w, storeError(gerr))
+			return
+		}
+		reauth = gerr == nil
+	}
 	value := randomToken(32)
 	key := digest(value)
 	verifier := oauth2.GenerateVerifier()
+	authURL, err := in.AuthCodeURL(&tokens.Connection{Fields: fields}, integrations.AuthCodeRequest{
+		RedirectURI: h.RedirectURI(rt.project), State: value, Verifier: verifier, Reauth: reauth})
+	if err != nil {
+		response.WriteError(w, inputError(err))
+		return
+	}
 	st := State{Project: rt.project, User: user, Integration: in.Key(), CredentialID: body.CredentialID,
-		Verifier: verifier, ReturnURL: ret, Expires: h.now().Add(h.ttl)}
+		Verifier: verifier, ReturnURL: ret, Expires: h.now().Add(h.ttl),
+		Inputs: fields, InputCredential: inputCred, Reauth: reauth}
 	var cookie *http.Cookie
 	if h.bind {
 		v := randomToken(32)
 		st.Browser = digest(v)
-		cookie = h.cookie(rt.project, bindingCookie(key), v, int(h.ttl/time.Second))
+		cookie = h.cookie(rt.project, bindingCookie(key), v, int(h.ttl/time.Second), "callback")
 	}
 	if err := h.states.Put(r.Context(), key, st); err != nil {
 		response.WriteError(w, response.Wrap(err, http.StatusServiceUnavailable, response.CodeConnectStateCapacity, "Cannot start a connection now; try again later."))
@@ -98,14 +143,13 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, rt route) {
 	if cookie != nil {
 		http.SetCookie(w, cookie)
 	}
-	authURL := h.oauthConfig(in, rt.project).AuthCodeURL(value, oauth2.S256ChallengeOption(verifier))
 	response.WriteJSON(w, http.StatusOK, map[string]any{"url": authURL, "expiresAt": st.Expires.UTC().Format(time.RFC3339)})
 }
 
 // cookie is the browser-binding cookie: sent only to the callback, never
 // readable by scripts, sent on the provider's top-level redirect (Lax).
-func (h *Handler) cookie(project, name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: h.public.Path + "/projects/" + url.PathEscape(project) + "/sdk/connect/callback",
+func (h *Handler) cookie(project, name, value string, maxAge int, route string) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: h.public.Path + "/projects/" + url.PathEscape(project) + "/sdk/connect/" + route,
 		MaxAge: maxAge, HttpOnly: true, Secure: h.public.Scheme == "https", SameSite: http.SameSiteLaxMode}
 }
 
@@ -130,90 +174,103 @@ func decodeBody(r *http.Request, v any) error {
 // callback serves GET connect/callback?code&state: the browser arrives from
 // the provider. Whatever happens, the answer is a 303 to the state's return
 // URL (or, without a usable state, to the project's portal) carrying
-// onbehalf_status and, on failure, an error code; nothing secret goes into it.
+// onbehalf_status and, on failure, an error code; nothing secret goes into
+// it. The one exception is a lookup whose items the user must choose
+// among: the answer is then the chooser page (see choose).
 func (h *Handler) callback(w http.ResponseWriter, r *http.Request, rt route) {
 	q := r.URL.Query()
-	target := h.PortalURL(rt.project)
-	outcome := url.Values{"onbehalf_status": {StatusError}}
-	defer func() {
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		http.Redirect(w, r, withQuery(target, outcome), http.StatusSeeOther)
-	}()
-	fail := func(code string) { outcome.Set("error", code) }
+	o := &outcome{target: h.PortalURL(rt.project), project: rt.project}
+	defer h.finish(w, r, o)
 
 	value := q.Get("state")
 	if value == "" || len(value) > 512 {
-		fail(ErrorStateInvalid)
+		o.fail(ErrorStateInvalid)
 		return
 	}
 	key := digest(value)
 	st, err := h.states.Take(r.Context(), key)
-	if err != nil || st.Project != rt.project {
-		if err != nil {
+	if err != nil || st.Project != rt.project || st.Pending != nil {
+		if err != nil && !errors.Is(err, ErrStateNotFound) {
 			h.log.Warn("connect: state store failed", "project", rt.project, "err", storeLog(err))
 		}
-		fail(ErrorStateInvalid)
+		o.fail(ErrorStateInvalid)
 		return
 	}
-	target = st.ReturnURL
-	outcome.Set("integration", st.Integration)
+	o.target, o.user, o.integration = st.ReturnURL, st.User, st.Integration
 	if st.Browser != "" {
 		c, err := r.Cookie(bindingCookie(key))
-		http.SetCookie(w, h.cookie(rt.project, bindingCookie(key), "", -1))
+		http.SetCookie(w, h.cookie(rt.project, bindingCookie(key), "", -1, "callback"))
 		if err != nil || subtle.ConstantTimeCompare([]byte(digest(c.Value)), []byte(st.Browser)) != 1 {
 			// Started in another browser: a link someone else sent this user.
-			fail(ErrorStateInvalid)
+			o.fail(ErrorStateInvalid)
 			return
 		}
 	}
 	if !h.now().Before(st.Expires) {
-		fail(ErrorStateExpired)
+		o.fail(ErrorStateExpired)
 		return
 	}
 	if e := q.Get("error"); e != "" {
 		if e == "access_denied" {
-			fail(ErrorAccessDenied)
+			o.fail(ErrorAccessDenied)
 		} else {
-			fail(ErrorProvider)
+			o.fail(ErrorProvider)
 		}
 		return
 	}
 	code := q.Get("code")
 	if code == "" {
-		fail(ErrorExchangeFailed)
+		o.fail(ErrorExchangeFailed)
 		return
 	}
 	in, err := h.integration(r.Context(), st.Project, st.Integration)
 	if err != nil {
-		fail(ErrorExchangeFailed)
+		o.fail(ErrorIntegrationNotFound)
 		return
 	}
-	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, h.client)
-	tok, err := h.oauthConfig(in, st.Project).Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
+	fields, err := in.CallbackCaptures(q)
+	if err != nil {
+		o.failErr(h, err)
+		return
+	}
+	for k, v := range st.Inputs {
+		fields[k] = v
+	}
+	pending := &tokens.Connection{Project: st.Project, User: st.User, Integration: st.Integration, ID: st.CredentialID, Fields: fields}
+	verifier := st.Verifier
+	tok, err := in.Exchange(r.Context(), h.client, pending, code, h.RedirectURI(st.Project), verifier)
 	if err != nil {
 		// The endpoint's error code is quoted only when it is one of RFC
 		// 6749's: an endpoint may reflect what it was sent (the code, the
 		// client secret) in its "error" field.
 		h.log.Warn("connect: code exchange failed", "project", st.Project, "integration", st.Integration,
 			"err", tokens.DescribeError(err))
-		fail(ErrorExchangeFailed)
+		if errors.Is(err, integrations.ErrEndpointHost) {
+			o.fail(ErrorEndpointNotAllowed)
+		} else {
+			o.fail(ErrorExchangeFailed)
+		}
 		return
 	}
-	cred := tokens.Credential{}.WithOAuth2Token(tok)
+	captured, err := in.TokenCaptures(tok, h.now())
+	if err != nil {
+		o.failErr(h, err)
+		return
+	}
+	for k, v := range h.fields(st.Integration, tok) {
+		if _, declared := fields[k]; !declared {
+			fields[k] = v
+		}
+	}
+	for k, v := range captured {
+		fields[k] = v
+	}
+	cred := st.InputCredential.WithOAuth2Token(tok)
 	// The token's lifetime is known from now on: the refresher's margin
 	// stays within a fraction of it (a 30 s token is not due at once).
 	cred.ObtainedAt = h.now().Round(0)
-	c, err := h.upsert(r.Context(), tokens.Key{Project: st.Project, User: st.User, Integration: st.Integration, ID: st.CredentialID},
-		cred, h.fields(st.Integration, tok))
-	if err != nil {
-		h.log.Warn("connect: saving the connection failed", "project", st.Project, "integration", st.Integration, "err", storeLog(err))
-		fail(ErrorStoreUnavailable)
-		return
-	}
-	outcome.Set("onbehalf_status", StatusConnected)
-	outcome.Set("credentialId", c.ID)
-	h.sessionConnected(r.Context(), st, c)
+	pending.Credential = cred
+	h.proceed(r.Context(), o, &st, in, pending, 0)
 }
 
 // fields collects the well-known and configured extra fields of a token answer.

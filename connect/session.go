@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -185,6 +186,14 @@ func (h *Handler) oauthGo(w http.ResponseWriter, r *http.Request, rt route) {
 	value := randomToken(32)
 	key := digest(value)
 	verifier := oauth2.GenerateVerifier()
+	// The SDK sends no inputs: an integration that asks for some is
+	// connected from the Connect Portal instead.
+	authURL, err := in.AuthCodeURL(&tokens.Connection{}, integrations.AuthCodeRequest{RedirectURI: h.RedirectURI(rt.project),
+		State: value, Verifier: verifier, Reauth: sess.CredentialID != ""})
+	if err != nil {
+		h.page(w, http.StatusBadRequest, "", "", pageData{Text: "This integration asks for details before connecting; please connect it from the Connect Portal."})
+		return
+	}
 	st := State{Project: rt.project, User: sess.User, Integration: in.Key(), CredentialID: sess.CredentialID, Session: sess.Session,
 		Verifier: verifier, ReturnURL: h.projectBase(rt.project) + "/actions/oauth-done", Expires: h.now().Add(h.ttl)}
 	b := randomToken(32)
@@ -193,10 +202,10 @@ func (h *Handler) oauthGo(w http.ResponseWriter, r *http.Request, rt route) {
 		h.page(w, http.StatusServiceUnavailable, "", "", pageData{Text: "Cannot start a connection now; please try again later."})
 		return
 	}
-	http.SetCookie(w, h.cookie(rt.project, bindingCookie(key), b, int(h.ttl/time.Second)))
+	http.SetCookie(w, h.cookie(rt.project, bindingCookie(key), b, int(h.ttl/time.Second), "callback"))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, h.oauthConfig(in, rt.project).AuthCodeURL(value, oauth2.S256ChallengeOption(verifier)), http.StatusSeeOther)
+	http.Redirect(w, r, authURL, http.StatusSeeOther)
 }
 
 // sessionConnected records a popup install's outcome for the SDK's poll. The

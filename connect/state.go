@@ -9,6 +9,9 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/onbehalf/onbehalf/integrations"
+	"github.com/onbehalf/onbehalf/tokens"
 )
 
 // Errors of state stores. Implementations wrap them with %w.
@@ -39,6 +42,30 @@ type State struct {
 	// Session is the SDK session id of a popup install (the SDK's
 	// oauthMetaKeyId); "" for other flows.
 	Session string
+	// Inputs are the values the user entered for the integration's
+	// non-secret inputs (they become connection fields); InputCredential
+	// holds the secret ones (an API key, a password). Both are validated.
+	Inputs          map[string]string `json:",omitempty"`
+	InputCredential tokens.Credential `json:",omitzero"`
+	// Reauth records that the user connects again an account already
+	// connected (the authorization URL carried auth.reauthParams).
+	Reauth bool `json:",omitempty"`
+	// Pending, when set, is a connection waiting for the user's choice
+	// among a lookup's items: the state's key is then the chooser's, not
+	// an authorization request's. It holds the new token: a State is
+	// secret as a whole.
+	Pending *Pending `json:",omitempty"`
+}
+
+// Pending is a connection between the token exchange and its save, kept
+// server-side while the user chooses among a lookup's items (Atlassian
+// sites, Xero tenants). The page shows only labels and indexes.
+type Pending struct {
+	Credential tokens.Credential
+	Fields     map[string]string
+	// Lookup is the index of the lookup whose items the user chooses among.
+	Lookup int
+	Items  []integrations.LookupItem
 }
 
 // StateStore keeps pending states. Keys are the SHA-256 (hex) of the state

@@ -53,6 +53,13 @@ func (in *Integration) Apply(h http.Header, u *url.URL, c *tokens.Connection) er
 		}
 		h.Set(ht.name, v)
 	}
+	return in.applyCredential(h, u, c)
+}
+
+// applyCredential sets the connection's credential as the scheme applies
+// it, without the integration's headers (lookups, whose headers may need
+// the fields the lookup finds).
+func (in *Integration) applyCredential(h http.Header, u *url.URL, c *tokens.Connection) error {
 	cred := c.Credential
 	switch in.cfg.Auth.Type {
 	case AuthOAuth2, AuthClientCredentials:
@@ -64,6 +71,18 @@ func (in *Integration) Apply(h http.Header, u *url.URL, c *tokens.Connection) er
 			// prefix (Zoho's "Zoho-oauthtoken ").
 			h.Set(a.Name, a.Prefix+cred.AccessToken)
 			break
+		}
+		if len(in.tokenHeaders) > 0 {
+			// The config says where the token goes (Shopify's
+			// X-Shopify-Access-Token): there, and nowhere else.
+			for _, ht := range in.tokenHeaders {
+				v, err := ht.tpl.expand(c, nil)
+				if err != nil {
+					return err
+				}
+				h.Set(ht.name, v)
+			}
+			return nil
 		}
 		typ := cred.TokenType
 		if typ == "" || strings.EqualFold(typ, "bearer") {

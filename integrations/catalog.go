@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -62,6 +63,9 @@ func parseCatalog(fsys fs.FS) (*catalogIndex, error) {
 		if want := strings.TrimSuffix(path.Base(name), ".json"); e.Type != want {
 			return nil, fmt.Errorf("integrations: %s: type %q must equal the file name %q", name, e.Type, want)
 		}
+		if _, err := newIntegration(e.Config, true); err != nil {
+			return nil, fmt.Errorf("integrations: %s: %w", name, errors.Unwrap(err))
+		}
 		entries = append(entries, e)
 	}
 	slices.SortFunc(entries, func(a, b catalogEntry) int { return strings.Compare(a.Type, b.Type) })
@@ -113,7 +117,13 @@ func Catalog() []Config {
 // ClientSecret), slices replace the entry's (a non-nil empty slice clears
 // them), Headers merge by name (an empty value removes the entry's header),
 // and Type, ID and Slug stay the config's own, so "msteams" is served under
-// that name.
+// that name. The connection-life fields follow the same rule: a non-zero
+// field of the config overrides the entry's (auth.refreshUrl, auth.pkce,
+// auth.tokenPaths as a whole, auth.defaultLifetimeSeconds, ...); inputs,
+// capture, lookups and deadTokens are slices (the config's replace the
+// entry's); verify and refreshRules are replaced whole; authParams,
+// reauthParams, tokenParams and refreshParams merge by name like Headers
+// (an empty value removes the entry's parameter).
 func CatalogEntry(typ string) (Config, bool) {
 	idx, err := loadCatalog()
 	if err != nil {
@@ -163,6 +173,40 @@ func withDefaults(c, def Config) Config {
 	if a.Scopes == nil {
 		a.Scopes = d.Scopes
 	}
+	setIfEmpty(&a.RefreshURL, d.RefreshURL)
+	setIfEmpty(&a.RevokeURL, d.RevokeURL)
+	setIfEmpty(&a.ScopeParam, d.ScopeParam)
+	setIfEmpty(&a.ScopeSeparator, d.ScopeSeparator)
+	setIfEmpty(&a.PKCE, d.PKCE)
+	setIfEmpty(&a.TokenBody, d.TokenBody)
+	a.AuthParams = mergeParams(d.AuthParams, a.AuthParams)
+	a.ReauthParams = mergeParams(d.ReauthParams, a.ReauthParams)
+	a.TokenParams = mergeParams(d.TokenParams, a.TokenParams)
+	a.RefreshParams = mergeParams(d.RefreshParams, a.RefreshParams)
+	if a.TokenPaths == (TokenPaths{}) {
+		a.TokenPaths = d.TokenPaths
+	}
+	if a.DefaultLifetimeSeconds == 0 {
+		a.DefaultLifetimeSeconds = d.DefaultLifetimeSeconds
+	}
+	if c.Inputs == nil {
+		c.Inputs = def.Inputs
+	}
+	if c.Capture == nil {
+		c.Capture = def.Capture
+	}
+	if c.Lookups == nil {
+		c.Lookups = def.Lookups
+	}
+	if c.Verify == nil {
+		c.Verify = def.Verify
+	}
+	if c.DeadTokens == nil {
+		c.DeadTokens = def.DeadTokens
+	}
+	if c.RefreshRules == nil {
+		c.RefreshRules = def.RefreshRules
+	}
 	if len(def.Headers) > 0 || len(c.Headers) > 0 {
 		h := maps.Clone(def.Headers)
 		if h == nil {
@@ -196,6 +240,26 @@ func withDefaults(c, def Config) Config {
 	return c
 }
 
+// mergeParams merges a config's parameters over an entry's by name: the
+// config's value replaces the entry's, and an empty value removes it.
+func mergeParams(def, own map[string]string) map[string]string {
+	if len(def) == 0 && len(own) == 0 {
+		return own
+	}
+	m := maps.Clone(def)
+	if m == nil {
+		m = map[string]string{}
+	}
+	for k, v := range own {
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	return m
+}
+
 func setIfEmpty[T ~string](dst *T, v T) {
 	if *dst == "" {
 		*dst = v
@@ -212,5 +276,25 @@ func cloneConfig(c Config) Config {
 	c.Auth.Scopes = slices.Clone(c.Auth.Scopes)
 	c.Headers = maps.Clone(c.Headers)
 	c.RateLimits = c.RateLimits.clone()
+	a := &c.Auth
+	a.AuthParams, a.ReauthParams = maps.Clone(a.AuthParams), maps.Clone(a.ReauthParams)
+	a.TokenParams, a.RefreshParams = maps.Clone(a.TokenParams), maps.Clone(a.RefreshParams)
+	c.Inputs = slices.Clone(c.Inputs)
+	c.Capture = slices.Clone(c.Capture)
+	c.Lookups = slices.Clone(c.Lookups)
+	for i := range c.Lookups {
+		c.Lookups[i].Headers = maps.Clone(c.Lookups[i].Headers)
+		c.Lookups[i].Fields = maps.Clone(c.Lookups[i].Fields)
+	}
+	if c.Verify != nil {
+		v := *c.Verify
+		v.OK = slices.Clone(v.OK)
+		c.Verify = &v
+	}
+	c.DeadTokens = slices.Clone(c.DeadTokens)
+	if c.RefreshRules != nil {
+		r := *c.RefreshRules
+		c.RefreshRules = &r
+	}
 	return c
 }

@@ -14,14 +14,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-func (in *Integration) compile() error {
-	if in.cfg.BaseURL == "" && in.cfg.Type != "custom" {
-		// A built-in provider: the catalog's entry gives the defaults and
-		// every field the caller set overrides it (see CatalogEntry).
-		if def, ok := CatalogEntry(in.cfg.Type); ok {
-			in.cfg = withDefaults(in.cfg, def)
-		}
-	}
+func (in *Integration) compile(strict bool) error {
 	cfg := &in.cfg
 	switch {
 	case cfg.Type == "":
@@ -56,13 +49,25 @@ func (in *Integration) compile() error {
 	if err := in.compileBase(); err != nil {
 		return err
 	}
-	for name, v := range cfg.Headers {
-		t, err := parseTemplate(v)
+	d, err := in.validateSchema(strict)
+	if err != nil {
+		return err
+	}
+	if _, err := d.checkTemplate("baseUrl", cfg.BaseURL, stageAny, 0, false); err != nil {
+		return err
+	}
+	for _, name := range sortedKeys(cfg.Headers) {
+		t, err := d.checkTemplate("headers."+name, cfg.Headers[name], stageAny, 0, true)
 		if err != nil {
-			return fmt.Errorf("header %s: %w", name, err)
+			return err
 		}
 		in.headers = append(in.headers, headerTemplate{name: http.CanonicalHeaderKey(name), tpl: t})
 		in.credentialHeaders = in.credentialHeaders || t.usesCredential()
+		for _, p := range t.parts {
+			if p.name == "credential.access_token" {
+				in.tokenHeaders = append(in.tokenHeaders, headerTemplate{name: http.CanonicalHeaderKey(name), tpl: t})
+			}
+		}
 	}
 	if in.cfg.FollowRedirects < 0 || in.cfg.FollowRedirects > 10 {
 		return errors.New("followRedirects must be 0..10")
@@ -76,7 +81,7 @@ func (in *Integration) compile() error {
 	if err := in.compileRateLimits(); err != nil {
 		return err
 	}
-	if err := in.compileVerify(); err != nil {
+	if err := in.compileVerify(d); err != nil {
 		return err
 	}
 	if err := in.checkTokenPlacement(); err != nil {
@@ -85,7 +90,10 @@ func (in *Integration) compile() error {
 	if err := in.compileDeadTokens(); err != nil {
 		return err
 	}
-	return in.compileAuth()
+	if err := in.compileAuth(); err != nil {
+		return err
+	}
+	return in.compileFlow(d)
 }
 
 func (in *Integration) compileBase() error {
@@ -159,10 +167,7 @@ func (in *Integration) compileAuth() error {
 		a.Type = AuthNone
 	case AuthOAuth2, AuthClientCredentials:
 		if a.TokenURL == "" {
-			return errors.New("auth.tokenUrl is required for " + string(a.Type))
-		}
-		if _, err := url.ParseRequestURI(a.TokenURL); err != nil {
-			return errors.New("auth.tokenUrl is not a URL")
+			return cfgErr("auth.tokenUrl", "required for %s", a.Type)
 		}
 		style := oauth2.AuthStyleInHeader
 		switch a.AuthStyle {
@@ -171,13 +176,15 @@ func (in *Integration) compileAuth() error {
 		case "params":
 			style = oauth2.AuthStyleInParams
 		default:
-			return errors.New(`auth.authStyle must be "header", "params" or ""`)
+			return cfgErr("auth.authStyle", `must be "header", "params" or ""`)
 		}
 		in.oauth = &oauth2.Config{
 			ClientID: a.ClientID, ClientSecret: a.ClientSecret, Scopes: a.Scopes,
 			Endpoint: oauth2.Endpoint{AuthURL: a.AuthURL, TokenURL: a.TokenURL, AuthStyle: style},
 		}
 		if a.Type == AuthOAuth2 {
+			// Replaced by the package's own grant in compileFlow when the
+			// dialect needs more than x/oauth2 does.
 			in.grant = tokens.RefreshTokenGrant{Config: in.oauth}
 		} else {
 			in.grant = tokens.ClientCredentialsGrant{Config: &clientcredentials.Config{

@@ -120,6 +120,9 @@ type Config struct {
 	// Headers are set on every outbound request, templated like BaseURL;
 	// "{credential.api_key}" and the other credential.* names take the
 	// connection's credential (for schemes that need a custom header shape).
+	// With an OAuth2 scheme, a header that uses {credential.access_token}
+	// carries the token instead of "Authorization: Bearer" (Shopify's
+	// X-Shopify-Access-Token), for proxied calls, lookups and verification.
 	Headers map[string]string `json:"headers,omitempty"`
 	// DefaultContentType is the Content-Type for a body sent with
 	// "Content-Type: auto" that is not JSON; "" means application/octet-stream.

@@ -28,4 +28,12 @@
 // A Config whose BaseURL is empty and whose Type names a catalog entry takes
 // the entry's definition; fields the Config sets override it (see
 // CatalogEntry).
+//
+// A Config also describes its connection's life as data (flow.go): inputs
+// (CheckInputs), the OAuth dialect (AuthCodeURL, Exchange, and the Grant
+// the Refresher uses), captures (CallbackCaptures, TokenCaptures), lookups
+// (RunLookup, NewClient for a guarded client), verification (Verify) and
+// revocation (RevokeURL). Every templated endpoint's expanded host is
+// checked at use. New rejects a bad config with a *ConfigError naming the
+// JSON path of the problem ("lookups[0].fields: required").
 package integrations

@@ -68,3 +68,36 @@ func ExampleNewStaticRegistry() {
 	// { 0d5c} custom.tasklab
 	// {slack } integrations: integration not found
 }
+
+// An integration whose OAuth endpoints live on the tenant's own host: the
+// input "shop" feeds the authorization URL, whose host is checked against
+// allowedHosts, and Google-style authorization parameters ask for offline
+// access (and consent again on a reconnect).
+func ExampleIntegration_AuthCodeURL() {
+	in, err := integrations.New(integrations.Config{Type: "custom", Slug: "shop",
+		BaseURL: "https://{shop}.shops.example/admin", AllowedHosts: []string{"*.shops.example"},
+		Inputs: []integrations.Input{{Name: "shop", Pattern: "[a-z0-9-]{1,40}", Example: "acme"}},
+		Auth: integrations.SchemeConfig{Type: integrations.AuthOAuth2, ClientID: "client-1",
+			AuthURL:  "https://{shop}.shops.example/oauth/authorize",
+			TokenURL: "https://{shop}.shops.example/oauth/token",
+			Scopes:   []string{"read_orders", "write_orders"}, ScopeSeparator: ",", PKCE: integrations.PKCEOff,
+			AuthParams: map[string]string{"access_type": "offline"}, ReauthParams: map[string]string{"prompt": "consent"}}})
+	if err != nil {
+		panic(err)
+	}
+	fields, _, err := in.CheckInputs(map[string]string{"shop": "acme"})
+	if err != nil {
+		panic(err)
+	}
+	u, err := in.AuthCodeURL(&tokens.Connection{Fields: fields}, integrations.AuthCodeRequest{
+		RedirectURI: "https://app.example.com/cb", State: "xyz", Reauth: true})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(u)
+	_, _, err = in.CheckInputs(map[string]string{"shop": "evil.example/"})
+	fmt.Println(err)
+	// Output:
+	// https://acme.shops.example/oauth/authorize?access_type=offline&client_id=client-1&prompt=consent&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb&response_type=code&scope=read_orders%2Cwrite_orders&state=xyz
+	// input "shop" does not have the expected form
+}

@@ -24,9 +24,16 @@ type Integration struct {
 	addrs      []netip.Prefix
 	// credentialHeaders reports that a header template uses a credential value.
 	credentialHeaders bool
-	rateLimits        *RateLimits // compiled cfg.RateLimits; never nil after New
-	verifyPath        *template   // compiled cfg.Verify.Path; nil without Verify
-	deadTokens        []DeadToken // cfg.DeadTokens, body texts lower-cased
+	// tokenHeaders are the header templates that carry the OAuth access
+	// token ("X-Shopify-Access-Token: {credential.access_token}"): with
+	// them, no Authorization header is added.
+	tokenHeaders []headerTemplate
+	rateLimits   *RateLimits // compiled cfg.RateLimits; never nil after New
+	verifyPath   *template   // compiled cfg.Verify.Path; nil without Verify
+	inputs       []compiledInput
+	lookups      []compiledLookup
+	flow         flow
+	deadTokens   []DeadToken // cfg.DeadTokens, body texts lower-cased
 }
 
 type headerTemplate struct {
@@ -35,9 +42,29 @@ type headerTemplate struct {
 }
 
 // New validates and compiles cfg.
+//
+// A bad config is an error naming the JSON path of the problem (see
+// ConfigError). A config that declares fields (Inputs, Capture, Lookups)
+// has every template checked against them, the WellKnownFields and the
+// credential values; one that declares none may name any field in its
+// templates, as before the schema existed: such fields come from
+// connect.Config.CaptureFields or from imported connections.
 func New(cfg Config) (*Integration, error) {
+	if cfg.BaseURL == "" && cfg.Type != "custom" {
+		// A built-in provider: the catalog's entry gives the defaults and
+		// every field the caller set overrides it (see CatalogEntry).
+		if def, ok := CatalogEntry(cfg.Type); ok {
+			cfg = withDefaults(cfg, def)
+		}
+	}
+	return newIntegration(cfg, false)
+}
+
+// newIntegration is New; strict checks template field names even for a
+// config that declares none (catalog entries).
+func newIntegration(cfg Config, strict bool) (*Integration, error) {
 	in := &Integration{cfg: cfg}
-	if err := in.compile(); err != nil {
+	if err := in.compile(strict); err != nil {
 		name := cfg.Type
 		if cfg.Type == "custom" {
 			name = "custom." + cfg.Slug + cfg.ID
@@ -66,7 +93,8 @@ func (in *Integration) Grant() tokens.Grant { return in.grant }
 
 // OAuth2Config returns a copy of the integration's x/oauth2 configuration
 // (client, endpoints, scopes, token-endpoint auth style), nil for schemes
-// other than OAuth2. Package connect sets its RedirectURL on the copy.
+// other than OAuth2. Its endpoints are the configured templates: use
+// AuthCodeURL and Exchange, which expand and check them, for the flow.
 func (in *Integration) OAuth2Config() *oauth2.Config {
 	if in.oauth == nil {
 		return nil

@@ -2,6 +2,7 @@ package integrations
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/onbehalf/onbehalf/tokens"
@@ -125,4 +126,53 @@ func lookupValue(c *tokens.Connection, name string) (string, bool) {
 	}
 	v, ok := c.Fields[name]
 	return v, ok
+}
+
+// expandURL expands a URL template: values in the scheme and authority
+// (or a leading origin such as {instance_url}) go in as they are, and the
+// host is checked by the caller; values after the authority are escaped,
+// path-escaped before a '?' and query-escaped after it, so a field cannot
+// add path segments or query parameters of its own.
+func (t *template) expandURL(c *tokens.Connection) (string, error) {
+	var b strings.Builder
+	const (
+		inAuthority = iota
+		inPath
+		inQuery
+	)
+	where, seenScheme := inAuthority, false
+	for i, p := range t.parts {
+		if p.name == "" {
+			b.WriteString(p.lit)
+			rest := p.lit
+			if where == inAuthority {
+				if j := strings.Index(rest, "://"); j >= 0 && !seenScheme {
+					seenScheme, rest = true, rest[j+3:]
+				} else if !seenScheme && i > 0 {
+					seenScheme = true // a leading origin placeholder: its literal tail is a path
+				}
+				if seenScheme {
+					if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+						where, rest = inPath, rest[j:]
+					}
+				}
+			}
+			if where == inPath && strings.Contains(rest, "?") {
+				where = inQuery
+			}
+			continue
+		}
+		v, ok := lookupValue(c, p.name)
+		if !ok || v == "" {
+			return "", &MissingFieldError{Name: p.name}
+		}
+		switch where {
+		case inPath:
+			v = url.PathEscape(v)
+		case inQuery:
+			v = url.QueryEscape(v)
+		}
+		b.WriteString(v)
+	}
+	return b.String(), nil
 }

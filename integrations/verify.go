@@ -37,28 +37,28 @@ func (e *VerifyError) Error() string {
 }
 
 // compileVerify checks cfg.Verify.
-func (in *Integration) compileVerify() error {
+func (in *Integration) compileVerify(d *declared) error {
 	v := in.cfg.Verify
 	if v == nil {
 		return nil
 	}
 	if v.Path == "" {
-		return errors.New("verify.path is required")
+		return cfgErr("verify.path", "required")
 	}
-	if v.Method != "" && (strings.ToUpper(v.Method) != v.Method || strings.ContainsAny(v.Method, " \t/")) {
-		return fmt.Errorf("verify.method %q is not an upper-case HTTP method", v.Method)
+	if err := checkMethod("verify.method", v.Method); err != nil {
+		return err
 	}
 	for i, s := range v.OK {
 		if s < 100 || s > 599 {
-			return fmt.Errorf("verify.ok[%d]: %d is not an HTTP status", i, s)
+			return cfgErr(fmt.Sprintf("verify.ok[%d]", i), "%d is not an HTTP status", s)
 		}
 	}
 	if v.Body != "" && !json.Valid([]byte(v.Body)) {
-		return errors.New("verify.body is not valid JSON")
+		return cfgErr("verify.body", "not valid JSON")
 	}
-	t, err := parseTemplate(v.Path)
+	t, err := d.checkTemplate("verify.path", v.Path, stageAny, 0, false)
 	if err != nil {
-		return fmt.Errorf("verify.path: %w", err)
+		return err
 	}
 	in.verifyPath = t
 	return nil

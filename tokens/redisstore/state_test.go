@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/onbehalf/onbehalf/connect"
+	"github.com/onbehalf/onbehalf/integrations"
+	"github.com/onbehalf/onbehalf/tokens"
 	"github.com/onbehalf/onbehalf/tokens/redisstore"
 )
 
@@ -25,12 +28,15 @@ func TestStateStore(t *testing.T) {
 	st := s.States()
 	ctx := context.Background()
 	want := connect.State{Project: "p", User: "u", Integration: "custom.tasklab", Verifier: "v-secret",
-		ReturnURL: "https://app.example.com/done", Browser: "b", Expires: time.Now().Add(10 * time.Minute).UTC().Truncate(time.Second)}
+		ReturnURL: "https://app.example.com/done", Browser: "b", Expires: time.Now().Add(10 * time.Minute).UTC().Truncate(time.Second),
+		Inputs: map[string]string{"shop": "acme"}, Reauth: true,
+		Pending: &connect.Pending{Credential: tokens.Credential{AccessToken: "at", RefreshToken: "rt"}, Fields: map[string]string{"shop": "acme"},
+			Lookup: 1, Items: []integrations.LookupItem{{Label: "Site 1", Fields: map[string]string{"cloud": "c1"}}}}}
 	if err := st.Put(ctx, "k1", want); err != nil {
 		t.Fatal(err)
 	}
 	got, err := st.Take(ctx, "k1")
-	if err != nil || got != want {
+	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v %v, want %+v", got, err, want)
 	}
 	if _, err := st.Take(ctx, "k1"); !errors.Is(err, connect.ErrStateNotFound) {
