@@ -12,10 +12,10 @@ import (
 func (in *Integration) compileDeadTokens() error {
 	for i, d := range in.cfg.DeadTokens {
 		if d.Status < 400 || d.Status > 599 {
-			return fmt.Errorf("deadTokens[%d]: status %d is not 4xx or 5xx", i, d.Status)
+			return cfgErr(fmt.Sprintf("deadTokens[%d].status", i), "%d is not 4xx or 5xx", d.Status)
 		}
 		if len(d.BodyContains) > MaxPeek {
-			return fmt.Errorf("deadTokens[%d]: bodyContains is longer than the %d bytes of a body that are read", i, MaxPeek)
+			return cfgErr(fmt.Sprintf("deadTokens[%d].bodyContains", i), "longer than the %d bytes of a body that are read", MaxPeek)
 		}
 		d.BodyContains = strings.ToLower(d.BodyContains)
 		in.deadTokens = append(in.deadTokens, d)

@@ -181,11 +181,6 @@ func (in *Integration) compileFlow(d *declared) error {
 		}
 		in.lookups = append(in.lookups, cl)
 	}
-	for i, dt := range in.cfg.DeadTokens {
-		if dt.Status < 100 || dt.Status > 599 {
-			return cfgErr(fmt.Sprintf("deadTokens[%d].status", i), "%d is not an HTTP status", dt.Status)
-		}
-	}
 	if r := in.cfg.RefreshRules; r != nil {
 		for path, v := range map[string]int{"reuseGraceSeconds": r.ReuseGraceSeconds, "idleSeconds": r.IdleSeconds, "maxSeconds": r.MaxSeconds} {
 			if v < 0 {

@@ -148,7 +148,7 @@ func TestConfigValidation(t *testing.T) {
 		}, `verify.ok[0]: 42 is not an HTTP status`},
 		{"dead token status", func(c *integrations.Config) {
 			c.DeadTokens = []integrations.DeadToken{{Status: 0}}
-		}, `deadTokens[0].status: 0 is not an HTTP status`},
+		}, `deadTokens[0].status: 0 is not 4xx or 5xx`},
 		{"refresh rules", func(c *integrations.Config) {
 			c.RefreshRules = &integrations.RefreshRules{IdleSeconds: -5}
 		}, `refreshRules.idleSeconds: must not be negative`},
