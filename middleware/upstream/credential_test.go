@@ -36,7 +36,7 @@ func newDeadTokenEnv(t *testing.T, dead []integrations.DeadToken, replies ...fun
 		_, _ = io.WriteString(w, `{"access_token":"fresh-at","refresh_token":"fresh-rt","token_type":"Bearer","expires_in":3600}`)
 	}))
 	t.Cleanup(tokenSrv.Close)
-	in, err := integrations.New(integrations.Config{Type: "sf", BaseURL: "https://api.example.com", DeadTokens: dead,
+	in, err := integrations.New(integrations.Config{Type: "sf", BaseURL: "https://api.example.com", DeadTokens: dead, AllowAddresses: []string{"127.0.0.0/8"},
 		Auth: integrations.SchemeConfig{Type: integrations.AuthOAuth2, TokenURL: tokenSrv.URL + "/token", ClientID: "cid", ClientSecret: "s", AuthStyle: "header"}})
 	if err != nil {
 		t.Fatal(err)
