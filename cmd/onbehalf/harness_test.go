@@ -84,7 +84,7 @@ func newProvider(t testing.TB) *provider {
 	mux.HandleFunc("/revoke", func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		p.mu.Lock()
-		p.revoked = append(p.revoked, r.PostForm.Get("token"))
+		p.revoked = append(p.revoked, r.PostForm.Get("token")+"@"+r.URL.Query().Get("region"))
 		p.mu.Unlock()
 	})
 	p.Server = httptest.NewServer(mux)
@@ -106,7 +106,7 @@ func testConfig(t testing.TB, p *provider, signer *onbehalftest.Signer, store st
   "publicUrl": "http://127.0.0.1:1",
   "projects": [{"id": "` + project + `", "keys": [` + string(keyJSON) + `], "integrations": [
     {"type": "custom", "slug": "tasklab", "baseUrl": "` + p.URL + `/api", "allowAddresses": ["127.0.0.0/8"],
-     "auth": {"type": "oauth2", "tokenUrl": "` + p.URL + `/token", "revokeUrl": "` + p.URL + `/revoke",
+     "auth": {"type": "oauth2", "tokenUrl": "` + p.URL + `/token", "revokeUrl": "` + p.URL + `/revoke?region={region}",
               "clientId": "cid", "clientSecret": {"env": "TASKLAB_SECRET"}},
      "verify": {"path": "/me"}},
     {"type": "custom", "slug": "unguarded", "baseUrl": "` + strings.Replace(p.URL, "127.0.0.1", "provider.test", 1) + `/api",

@@ -258,7 +258,8 @@ func TestManageConnections(t *testing.T) {
 		t.Fatalf("verify without a verify request: %d %s", st, b)
 	}
 
-	// Delete revokes the refresh token at the provider.
+	// Delete revokes the refresh token at the provider, at the revocation
+	// URL expanded for the connection ({region}).
 	st, b = call(t, "DELETE", base+"/"+slugKey+"/c1", bearer(writeKey), "")
 	if st != 200 || !strings.Contains(string(b), `"revocation":"revoked"`) {
 		t.Fatalf("delete: %d %s", st, b)
@@ -266,8 +267,8 @@ func TestManageConnections(t *testing.T) {
 	s.p.mu.Lock()
 	revoked := strings.Join(s.p.revoked, ",")
 	s.p.mu.Unlock()
-	if revoked != "refresh-0" {
-		t.Fatalf("revoked %q, want refresh-0", revoked)
+	if revoked != "refresh-0@eu" {
+		t.Fatalf("revoked %q, want refresh-0@eu", revoked)
 	}
 	if st, _ := call(t, "GET", base+"/"+slugKey+"/c1", bearer(readKey), ""); st != 404 {
 		t.Fatalf("get after delete: %d", st)

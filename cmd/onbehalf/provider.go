@@ -51,21 +51,22 @@ func verifyAt(r *http.Request, in *integrations.Integration, c *tokens.Connectio
 type revoker struct{ log *slog.Logger }
 
 // revoke revokes c's grant at the integration's revocation endpoint
-// (SchemeConfig.RevokeURL) and says what happened: "revoked", "failed" or
-// "none". A templated endpoint ({field} placeholders) is not expanded here:
-// "none", logged. The token never reaches a log line.
+// (SchemeConfig.RevokeURL, expanded for c: Salesforce's
+// "{instance_url}/services/oauth2/revoke", its host checked like a base
+// URL's) and says what happened: "revoked", "failed" or "none". The token
+// never reaches a log line.
 func (rv revoker) revoke(r *http.Request, in *integrations.Integration, c *tokens.Connection) string {
 	a := in.Config().Auth
-	endpoint := a.RevokeURL
 	tok, hint := c.Credential.RefreshToken, "refresh_token"
 	if tok == "" {
 		tok, hint = c.Credential.AccessToken, "access_token"
 	}
-	if endpoint == "" || tok == "" {
-		return "none"
+	endpoint, err := in.RevokeURL(c)
+	if err != nil {
+		rv.log.Warn("manage: revocation URL cannot be built for this connection; connection deleted without revoking", "integration", in.Key(), "err", err)
+		return "failed"
 	}
-	if strings.Contains(endpoint, "{") {
-		rv.log.Warn("manage: templated revocation URL is not supported; connection deleted without revoking", "integration", in.Key())
+	if endpoint == "" || tok == "" {
 		return "none"
 	}
 	if err := postRevocation(r.Context(), in, endpoint, a, tok, hint); err != nil {
