@@ -1,16 +1,19 @@
 package connect_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/onbehalf/onbehalf/connect"
 	"github.com/onbehalf/onbehalf/integrations"
+	"github.com/onbehalf/onbehalf/lifecycle"
 	"github.com/onbehalf/onbehalf/onbehalftest"
 )
 
@@ -268,5 +271,31 @@ func TestTemplatedRevocation(t *testing.T) {
 	}
 	if fake.Count("revoke") != 1 || fake.RefreshTokenLive(c.Credential.RefreshToken) {
 		t.Fatalf("revocations %d", fake.Count("revoke"))
+	}
+}
+
+// TestConnectFailedEvent: a lifecycle.Emitter as the connect flow's
+// EventSink is also its FailureSink: a connection that fails verification
+// becomes a connection.connect_failed event with the code as its reason.
+func TestConnectFailedEvent(t *testing.T) {
+	var mu sync.Mutex
+	var got []lifecycle.Event
+	em, err := lifecycle.NewEmitter(lifecycle.EmitterConfig{Handlers: []func(context.Context, lifecycle.Event){
+		func(_ context.Context, ev lifecycle.Event) { mu.Lock(); got = append(got, ev); mu.Unlock() }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var _ connect.FailureSink = em
+	cfg := googleLike()
+	cfg.Verify.OK = []int{299} // the fake answers 200: "not working"
+	e := onbehalftest.NewProviderEnv(t, onbehalftest.NewProviderFake(t, cfg), func(c *connect.Config) { c.Events = em })
+	if q := e.ConnectFlow(t, nil).Outcome.Query(); q.Get("error") != connect.ErrorVerificationFailed {
+		t.Fatalf("outcome %v", q)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].Type != lifecycle.TypeConnectFailed || got[0].Reason != connect.ErrorVerificationFailed ||
+		got[0].Project != e.Project || got[0].User != e.User || got[0].Integration != e.Key || got[0].ConnectionID != "" {
+		t.Fatalf("events %+v, want one connection.connect_failed (verification_failed) of %s/%s", got, e.User, e.Key)
 	}
 }

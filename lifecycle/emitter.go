@@ -188,6 +188,14 @@ func (e *Emitter) ConnectionDeleted(ctx context.Context, c *tokens.Connection) e
 	return e.Emit(ctx, ev)
 }
 
+// ConnectFailed emits TypeConnectFailed with code as its Reason: a connect
+// attempt of user that failed after the provider's callback. It implements
+// connect.FailureSink, so an Emitter given as connect.Config.Events reports
+// failed connections to the host app too.
+func (e *Emitter) ConnectFailed(ctx context.Context, project, user, integration, code string) error {
+	return e.Emit(ctx, Event{Type: TypeConnectFailed, Reason: code, Project: project, User: user, Integration: integration})
+}
+
 // VerificationFailed emits TypeVerificationFailed for the connection k
 // names, with reason, a stable code of the checker's choosing.
 func (e *Emitter) VerificationFailed(ctx context.Context, k tokens.Key, reason string) error {

@@ -35,11 +35,18 @@ const (
 	TypeVerificationFailed Type = "connection.verification_failed"
 	// TypeDeleted: the connect flow deleted the connection (a disconnect).
 	TypeDeleted Type = "connection.deleted"
+	// TypeConnectFailed: a connect attempt failed after the user came back
+	// from the provider, and nothing was saved; Reason is the stable code
+	// the return URL also carried (connect.ErrorVerificationFailed
+	// "verification_failed", "lookup_empty", "exchange_failed", ...).
+	// ConnectionID is empty; User and Integration are empty when the
+	// attempt's state was unusable.
+	TypeConnectFailed Type = "connection.connect_failed"
 )
 
 // Types lists every Type, in the order of the list above.
 var Types = []Type{TypeCreated, TypeRefreshed, TypeRefreshFailing, TypeReauthRequired,
-	TypeRecovered, TypeVerificationFailed, TypeDeleted}
+	TypeRecovered, TypeVerificationFailed, TypeDeleted, TypeConnectFailed}
 
 // Reason codes of events, beside the tokens.Reason* codes.
 const (
