@@ -3,7 +3,6 @@ package connect
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	_ "embed"
 	"errors"
 	"html/template"
@@ -258,31 +257,8 @@ func (h *Handler) choose(w http.ResponseWriter, r *http.Request, rt route) {
 		o.fail(ErrorStateInvalid)
 		return
 	}
-	value := r.PostForm.Get("state")
-	if value == "" || len(value) > 512 {
-		o.fail(ErrorStateInvalid)
-		return
-	}
-	key := digest(value)
-	st, err := h.states.Take(r.Context(), key)
-	if err != nil || st.Project != rt.project || st.Pending == nil {
-		if err != nil && !errors.Is(err, ErrStateNotFound) {
-			h.log.Warn("connect: state store failed", "project", rt.project, "err", storeLog(err))
-		}
-		o.fail(ErrorStateInvalid)
-		return
-	}
-	o.target, o.user, o.integration = st.ReturnURL, st.User, st.Integration
-	if st.Browser != "" {
-		c, err := r.Cookie(bindingCookie(key))
-		http.SetCookie(w, h.cookie(rt.project, bindingCookie(key), "", -1, "choose"))
-		if err != nil || subtle.ConstantTimeCompare([]byte(digest(c.Value)), []byte(st.Browser)) != 1 {
-			o.fail(ErrorStateInvalid)
-			return
-		}
-	}
-	if !h.now().Before(st.Expires) {
-		o.fail(ErrorStateExpired)
+	st, ok := h.takeState(w, r, rt, r.PostForm.Get("state"), "choose", o)
+	if !ok {
 		return
 	}
 	p := st.Pending

@@ -146,6 +146,43 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, rt route) {
 	response.WriteJSON(w, http.StatusOK, map[string]any{"url": authURL, "expiresAt": st.Expires.UTC().Format(time.RFC3339)})
 }
 
+// takeState takes, once, the state whose value a callback ("callback") or
+// a choice ("choose") carries. It must belong to the project, be of that
+// step (a choice's holds a Pending connection, a callback's none), come
+// back to the browser that started it (the binding cookie, which is
+// cleared), and not be expired. It records the state's return URL, user
+// and integration in o, and on failure the code; ok is false then.
+func (h *Handler) takeState(w http.ResponseWriter, r *http.Request, rt route, value, step string, o *outcome) (st State, ok bool) {
+	if value == "" || len(value) > 512 {
+		o.fail(ErrorStateInvalid)
+		return st, false
+	}
+	key := digest(value)
+	st, err := h.states.Take(r.Context(), key)
+	if err != nil || st.Project != rt.project || (st.Pending != nil) != (step == "choose") {
+		if err != nil && !errors.Is(err, ErrStateNotFound) {
+			h.log.Warn("connect: state store failed", "project", rt.project, "err", storeLog(err))
+		}
+		o.fail(ErrorStateInvalid)
+		return st, false
+	}
+	o.target, o.user, o.integration = st.ReturnURL, st.User, st.Integration
+	if st.Browser != "" {
+		c, err := r.Cookie(bindingCookie(key))
+		http.SetCookie(w, h.cookie(rt.project, bindingCookie(key), "", -1, step))
+		if err != nil || subtle.ConstantTimeCompare([]byte(digest(c.Value)), []byte(st.Browser)) != 1 {
+			// Started in another browser: a link someone else sent this user.
+			o.fail(ErrorStateInvalid)
+			return st, false
+		}
+	}
+	if !h.now().Before(st.Expires) {
+		o.fail(ErrorStateExpired)
+		return st, false
+	}
+	return st, true
+}
+
 // cookie is the browser-binding cookie: sent only to the callback, never
 // readable by scripts, sent on the provider's top-level redirect (Lax).
 func (h *Handler) cookie(project, name, value string, maxAge int, route string) *http.Cookie {
@@ -182,32 +219,8 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request, rt route) {
 	o := &outcome{target: h.PortalURL(rt.project), project: rt.project}
 	defer h.finish(w, r, o)
 
-	value := q.Get("state")
-	if value == "" || len(value) > 512 {
-		o.fail(ErrorStateInvalid)
-		return
-	}
-	key := digest(value)
-	st, err := h.states.Take(r.Context(), key)
-	if err != nil || st.Project != rt.project || st.Pending != nil {
-		if err != nil && !errors.Is(err, ErrStateNotFound) {
-			h.log.Warn("connect: state store failed", "project", rt.project, "err", storeLog(err))
-		}
-		o.fail(ErrorStateInvalid)
-		return
-	}
-	o.target, o.user, o.integration = st.ReturnURL, st.User, st.Integration
-	if st.Browser != "" {
-		c, err := r.Cookie(bindingCookie(key))
-		http.SetCookie(w, h.cookie(rt.project, bindingCookie(key), "", -1, "callback"))
-		if err != nil || subtle.ConstantTimeCompare([]byte(digest(c.Value)), []byte(st.Browser)) != 1 {
-			// Started in another browser: a link someone else sent this user.
-			o.fail(ErrorStateInvalid)
-			return
-		}
-	}
-	if !h.now().Before(st.Expires) {
-		o.fail(ErrorStateExpired)
+	st, ok := h.takeState(w, r, rt, q.Get("state"), "callback", o)
+	if !ok {
 		return
 	}
 	if e := q.Get("error"); e != "" {
