@@ -220,3 +220,13 @@ func (s *Sealed) Invalidate(ctx context.Context, k Key) {
 
 // Unwrap returns the backing store (IndexOf finds its DueIndex through it).
 func (s *Sealed) Unwrap() Store { return s.store }
+
+// SealCredential returns cred sealed with the current key for the record
+// named k (its additional authenticated data): for code that keeps a
+// credential outside the Store, such as a connect flow's pending
+// connection in a shared state store. OpenCredential reverses it.
+func (s *Sealed) SealCredential(k Key, cred Credential) (string, error) { return s.seal(k, cred) }
+
+// OpenCredential opens what SealCredential returned for the same k. Its
+// errors wrap ErrSealed and name no secret.
+func (s *Sealed) OpenCredential(k Key, sealed string) (Credential, error) { return s.open(k, sealed) }

@@ -92,6 +92,14 @@ func openStores(ctx context.Context, c StoreConfig, migrate bool) (*stores, erro
 			return nil, err
 		}
 		s.conns = sealed
+		if s.states != nil {
+			// A chooser's pending token waits in the shared state store:
+			// sealed with the same keys.
+			if s.states, err = connect.NewSealedStates(s.states, sealed); err != nil {
+				s.close()
+				return nil, err
+			}
+		}
 	}
 	return s, nil
 }
