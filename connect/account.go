@@ -48,12 +48,9 @@ func (h *Handler) serveSDK(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	only := func(m string, serve func(http.ResponseWriter, *http.Request, route)) {
-		if r.Method != m && !(m == http.MethodGet && r.Method == http.MethodHead) {
-			w.Header().Set("Allow", m)
-			response.WriteError(w, response.New(http.StatusMethodNotAllowed, response.CodeMethodNotAllowed, "Method not allowed on this route."))
-			return
+		if allowMethod(w, r, m) {
+			serve(w, r, rt)
 		}
-		serve(w, r, rt)
 	}
 	switch rest := rt.rest; {
 	case rest[0] == "credentials" && len(rest) == 1:
@@ -256,8 +253,7 @@ func (h *Handler) completeInstall(w http.ResponseWriter, r *http.Request, rt rou
 		return
 	}
 	if method(in) != "oauth" {
-		response.WriteError(w, response.New(http.StatusBadRequest, response.CodeConnectUnsupported,
-			"This integration is not connected through OAuth; use the credentials route."))
+		response.WriteError(w, errNotOAuth)
 		return
 	}
 	redirect := h.RedirectURI(rt.project)

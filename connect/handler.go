@@ -208,12 +208,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	method := func(m string, serve func(http.ResponseWriter, *http.Request, route)) {
-		if r.Method != m && !(m == http.MethodGet && r.Method == http.MethodHead) {
-			w.Header().Set("Allow", m)
-			response.WriteError(w, response.New(http.StatusMethodNotAllowed, response.CodeMethodNotAllowed, "Method not allowed on this route."))
-			return
+		if allowMethod(w, r, m) {
+			serve(w, r, rt)
 		}
-		serve(w, r, rt)
 	}
 	switch rest := rt.rest; {
 	case len(rest) == 1 && rest[0] == "portal":
@@ -311,3 +308,18 @@ func method(in *integrations.Integration) string {
 	}
 	return "none"
 }
+
+// allowMethod reports whether r's method is m (HEAD counts as GET), and
+// otherwise answers 405 with Allow: m.
+func allowMethod(w http.ResponseWriter, r *http.Request, m string) bool {
+	if r.Method == m || m == http.MethodGet && r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", m)
+	response.WriteError(w, response.New(http.StatusMethodNotAllowed, response.CodeMethodNotAllowed, "Method not allowed on this route."))
+	return false
+}
+
+// errNotOAuth answers a flow step that needs an OAuth integration.
+var errNotOAuth = response.New(http.StatusBadRequest, response.CodeConnectUnsupported,
+	"This integration is not connected through OAuth; use the credentials route.")

@@ -87,8 +87,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	if method(in) != "oauth" {
-		response.WriteError(w, response.New(http.StatusBadRequest, response.CodeConnectUnsupported,
-			"This integration is not connected through OAuth; use the credentials route."))
+		response.WriteError(w, errNotOAuth)
 		return
 	}
 	var body startRequest
