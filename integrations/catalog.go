@@ -174,7 +174,13 @@ func withDefaults(c, def Config) Config {
 		a.Scopes = d.Scopes
 	}
 	setIfEmpty(&a.RefreshURL, d.RefreshURL)
-	setIfEmpty(&a.RevokeURL, d.RevokeURL)
+	if a.RevokeURL == "" {
+		// The entry's revocation style goes with its endpoint: a project's
+		// own revokeUrl keeps its own style.
+		a.RevokeURL = d.RevokeURL
+		setIfEmpty(&a.RevokeStyle, d.RevokeStyle)
+		setIfEmpty(&a.RevokeMethod, d.RevokeMethod)
+	}
 	setIfEmpty(&a.ScopeParam, d.ScopeParam)
 	setIfEmpty(&a.ScopeSeparator, d.ScopeSeparator)
 	setIfEmpty(&a.PKCE, d.PKCE)

@@ -86,6 +86,9 @@ func authCell(a integrations.SchemeConfig) string {
 		}
 		if a.RevokeURL != "" {
 			s += ", revocable"
+			if a.RevokeStyle == integrations.RevokeBearer {
+				s += " (bearer)"
+			}
 		}
 		return s
 	case integrations.AuthAPIKey:

@@ -54,6 +54,15 @@ type SchemeConfig struct {
 	// RevokeURL is the RFC 7009 revocation endpoint used when a connection
 	// is deleted; "" means the provider offers none (nothing is revoked).
 	RevokeURL string `json:"revokeUrl,omitempty"`
+	// RevokeStyle is how RevokeURL is called: RevokeRFC7009 ("rfc7009", the
+	// default: an RFC 7009 form with the refresh token, the client
+	// authenticated as at the token endpoint) or RevokeBearer ("bearer": the
+	// access token as "Authorization: Bearer", no body, for providers whose
+	// revocation is an API call made with the token itself).
+	RevokeStyle string `json:"revokeStyle,omitempty"`
+	// RevokeMethod is the bearer style's HTTP method, POST (the default) or
+	// DELETE; the RFC 7009 style always posts.
+	RevokeMethod string `json:"revokeMethod,omitempty"`
 	// AuthParams are extra query parameters of the authorization URL
 	// (Google's access_type=offline), templated.
 	AuthParams map[string]string `json:"authParams,omitempty"`

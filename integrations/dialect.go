@@ -108,6 +108,23 @@ func (in *Integration) compileFlow(d *declared) error {
 			}
 		}
 	}
+	switch a.RevokeStyle {
+	case "", RevokeRFC7009, RevokeBearer:
+	default:
+		return cfgErr("auth.revokeStyle", "must be rfc7009 or bearer")
+	}
+	if a.RevokeStyle != "" && a.RevokeURL == "" {
+		return cfgErr("auth.revokeStyle", "needs auth.revokeUrl")
+	}
+	switch a.RevokeMethod {
+	case "":
+	case http.MethodPost, http.MethodDelete:
+		if a.RevokeStyle != RevokeBearer {
+			return cfgErr("auth.revokeMethod", "only for revokeStyle bearer (RFC 7009 revocation is a POST)")
+		}
+	default:
+		return cfgErr("auth.revokeMethod", "must be POST or DELETE")
+	}
 	switch a.PKCE {
 	case "", PKCERequired, PKCEOptional, PKCEOff:
 	default:

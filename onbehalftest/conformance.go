@@ -129,6 +129,9 @@ func conformOAuth(t testing.TB, e *ProviderEnv, entry integrations.Config) {
 		if c.Credential.RefreshToken != "" && fake.RefreshTokenLive(c.Credential.RefreshToken) {
 			t.Fatal("the grant survived the disconnect")
 		}
+		if entry.Auth.RevokeStyle == integrations.RevokeBearer && fake.AccessTokenLive(c.Credential.AccessToken) {
+			t.Fatal("the access token survived a bearer revocation")
+		}
 	}
 	if e.Connection(t) != nil {
 		t.Fatal("the connection survived the disconnect")

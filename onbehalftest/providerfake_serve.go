@@ -424,11 +424,58 @@ func (f *ProviderFake) api(w http.ResponseWriter, r *http.Request, rel string) {
 	writeJSON(w, 200, map[string]any{"ok": true, "path": rel})
 }
 
-// revoke serves RFC 7009 revocation: the grant and its tokens die.
+// revoke serves revocation in the entry's style (auth.revokeStyle). RFC
+// 7009: a form with the token and its hint, the client authenticated as
+// auth.authStyle says; the grant and its tokens die. Bearer: the method of
+// auth.revokeMethod, no body, a live access token as "Authorization:
+// Bearer"; that token and its grant die. Anything else is a violation.
 func (f *ProviderFake) revoke(w http.ResponseWriter, r *http.Request) {
 	f.count("revoke")
+	a := &f.Config.Auth
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	vals, _ := url.ParseQuery(string(body))
+	if a.RevokeStyle == integrations.RevokeBearer {
+		if want := orDefault(a.RevokeMethod, http.MethodPost); r.Method != want {
+			f.violation(w, http.StatusMethodNotAllowed, "revoke: method %s, want %s", r.Method, want)
+			return
+		}
+		if len(body) > 0 {
+			f.violation(w, 400, "revoke: a bearer revocation has no body")
+			return
+		}
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		f.mu.Lock()
+		live := strings.EqualFold(scheme, "bearer") && f.access[tok]
+		if live {
+			clear(f.access)
+			clear(f.refresh)
+		}
+		f.mu.Unlock()
+		if !live {
+			writeJSON(w, 401, map[string]string{"error": "invalid_token"})
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	vals, err := url.ParseQuery(string(body))
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") || err != nil {
+		f.violation(w, 400, "revoke: RFC 7009 wants a POSTed form, got %s %q", r.Method, r.Header.Get("Content-Type"))
+		return
+	}
+	user, pass, basic := r.BasicAuth()
+	if a.AuthStyle == "params" {
+		if basic || vals.Get("client_id") != a.ClientID || vals.Get("client_secret") != a.ClientSecret {
+			f.violation(w, 401, "revoke: client authentication must be in the body")
+			return
+		}
+	} else if a.ClientID != "" {
+		u, _ := url.QueryUnescape(user)
+		p, _ := url.QueryUnescape(pass)
+		if !basic || u != a.ClientID || p != a.ClientSecret || vals.Get("client_secret") != "" {
+			f.violation(w, 401, "revoke: client authentication must be HTTP basic")
+			return
+		}
+	}
 	tok := vals.Get("token")
 	f.mu.Lock()
 	known := f.refresh[tok] || f.access[tok]
