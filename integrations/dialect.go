@@ -136,7 +136,8 @@ func (in *Integration) compileFlow(d *declared) error {
 		return cfgErr("auth.tokenBody", "must be form or json")
 	}
 	for name, p := range map[string]string{"accessToken": a.TokenPaths.AccessToken, "refreshToken": a.TokenPaths.RefreshToken,
-		"expiresIn": a.TokenPaths.ExpiresIn, "tokenType": a.TokenPaths.TokenType, "scope": a.TokenPaths.Scope} {
+		"expiresIn": a.TokenPaths.ExpiresIn, "tokenType": a.TokenPaths.TokenType, "scope": a.TokenPaths.Scope,
+		"expiresAt": a.TokenPaths.ExpiresAt} {
 		if p != "" {
 			if err := checkDotted(p); err != nil {
 				return cfgErr("auth.tokenPaths."+name, "%v", err)

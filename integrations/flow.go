@@ -59,6 +59,10 @@ type TokenPaths struct {
 	ExpiresIn    string `json:"expiresIn,omitempty"`    // default "expires_in" (seconds, number or string)
 	TokenType    string `json:"tokenType,omitempty"`    // default "token_type"
 	Scope        string `json:"scope,omitempty"`        // default "scope"
+	// ExpiresAt is the path of an absolute expiry (an RFC 3339 time or
+	// epoch seconds: Square's "expires_at"); "" means none. When the answer
+	// carries a future one it is used instead of ExpiresIn.
+	ExpiresAt string `json:"expiresAt,omitempty"`
 }
 
 // Capture sources for Capture.From.

@@ -138,6 +138,7 @@ func TestConfigValidation(t *testing.T) {
 			c.Auth.TokenPaths.AccessToken = "authed_user."
 		}, `auth.tokenPaths.accessToken: "authed_user." is not a dotted path`},
 		{"default lifetime", func(c *integrations.Config) { c.Auth.DefaultLifetimeSeconds = -1 }, `auth.defaultLifetimeSeconds: must not be negative`},
+		{"token expiresAt path", func(c *integrations.Config) { c.Auth.TokenPaths.ExpiresAt = "a..b" }, `auth.tokenPaths.expiresAt: "a..b" is not a dotted path`},
 		{"scope separator", func(c *integrations.Config) { c.Auth.ScopeSeparator = ";" }, `auth.scopeSeparator: must be`},
 		{"reserved auth parameter", func(c *integrations.Config) {
 			c.Auth.AuthParams = map[string]string{"redirect_uri": "https://evil.example"}

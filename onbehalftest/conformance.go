@@ -77,6 +77,12 @@ func conformOAuth(t testing.TB, e *ProviderEnv, entry integrations.Config) {
 			t.Errorf("lookups[%d] offers two items to choose among: chooser shown %v with %d items", i, res.Chooser, res.Items)
 		}
 	}
+	if entry.Auth.TokenPaths.ExpiresAt != "" {
+		// The absolute expiry of the token answer, not a lifetime.
+		if d := time.Until(c.Credential.Expiry); d < FakeExpiresAtLifetime-10*time.Minute || d > FakeExpiresAtLifetime+time.Minute {
+			t.Errorf("auth.tokenPaths.expiresAt not used: the connection expires in %s, the answer said %s", d.Round(time.Second), FakeExpiresAtLifetime)
+		}
+	}
 	if entry.Verify != nil && fake.Count("verify") != 1 {
 		t.Errorf("verification requests: %d, want 1", fake.Count("verify"))
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/onbehalf/onbehalf/integrations"
 )
@@ -99,6 +100,9 @@ type ProviderFakeOptions struct {
 const (
 	FakeClientID     = "fake-client-id"
 	FakeClientSecret = "fake-client-secret"
+	// FakeExpiresAtLifetime is how far ahead the fake's absolute expiry
+	// (auth.tokenPaths.expiresAt) lies.
+	FakeExpiresAtLifetime = 90 * time.Minute
 )
 
 var placeholderRE = regexp.MustCompile(`\{([^{}]+)\}`)

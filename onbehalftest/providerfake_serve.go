@@ -256,7 +256,11 @@ func (f *ProviderFake) token(w http.ResponseWriter, r *http.Request) {
 		rt = "rt-" + randHex()
 		setPath(ans, orDefault(a.TokenPaths.RefreshToken, "refresh_token"), rt)
 	}
-	if a.DefaultLifetimeSeconds == 0 {
+	if a.TokenPaths.ExpiresAt != "" {
+		// An absolute expiry only (Square's expires_at), 90 minutes ahead:
+		// a connection whose expiry is anything else did not read it.
+		setPath(ans, a.TokenPaths.ExpiresAt, time.Now().Add(FakeExpiresAtLifetime).UTC().Format(time.RFC3339))
+	} else if a.DefaultLifetimeSeconds == 0 {
 		setPath(ans, orDefault(a.TokenPaths.ExpiresIn, "expires_in"), 3600)
 	}
 	if params["grant_type"] == "authorization_code" {
