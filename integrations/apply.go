@@ -53,6 +53,24 @@ func (in *Integration) Apply(h http.Header, u *url.URL, c *tokens.Connection) er
 		}
 		h.Set(ht.name, v)
 	}
+	if len(in.query) > 0 {
+		// Appended to the raw query, which stays as the caller wrote it;
+		// a parameter the caller sent is left alone.
+		sent := u.Query()
+		for _, qt := range in.query {
+			if sent.Has(qt.name) {
+				continue
+			}
+			v, err := qt.tpl.expand(c, nil)
+			if err != nil {
+				return err
+			}
+			if u.RawQuery != "" {
+				u.RawQuery += "&"
+			}
+			u.RawQuery += url.QueryEscape(qt.name) + "=" + url.QueryEscape(v)
+		}
+	}
 	return in.applyCredential(h, u, c)
 }
 

@@ -50,7 +50,7 @@ var moreCatalogCases = []catalogCase{
 		neighbours: []string{"wrike.com.evil.com"}, hostile: map[string]string{"host": "evil.com/"}},
 	{typ: "gusto", base: "https://api.gusto.com", sibling: "https://api.gusto-demo.com/v1/me", neighbours: []string{"gusto.com"}},
 	{typ: "constantcontact", base: "https://api.cc.email/v3", neighbours: []string{"authz.constantcontact.com"}},
-	{typ: "zohobooks", fields: map[string]string{"api_domain": "https://www.zohoapis.eu"}, base: "https://www.zohoapis.eu/books/v3",
+	{typ: "zohobooks", fields: map[string]string{"api_domain": "https://www.zohoapis.eu", "organization_id": "10234695"}, base: "https://www.zohoapis.eu/books/v3",
 		sibling: "https://www.zohoapis.com/books/v3/organizations", neighbours: []string{"accounts.zoho.com", "zohoapis.com"},
 		hostile: map[string]string{"api_domain": "https://www.zohoapis.eu.evil.com"}},
 }

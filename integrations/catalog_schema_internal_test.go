@@ -32,6 +32,7 @@ func TestWithDefaultsSchema(t *testing.T) {
 			RevokeStyle: RevokeBearer, RevokeMethod: "DELETE", AuthParams: map[string]string{"access_type": "offline", "prompt": "select_account"}, ReauthParams: map[string]string{"prompt": "consent"},
 			TokenParams: map[string]string{"a": "1"}, RefreshParams: map[string]string{"b": "2"}, ScopeParam: "user_scope", ScopeSeparator: ",",
 			PKCE: PKCERequired, TokenBody: TokenBodyJSON, TokenPaths: TokenPaths{AccessToken: "x.t"}, DefaultLifetimeSeconds: 60},
+		Query:  map[string]string{"organization_id": "{i}"},
 		Inputs: []Input{{Name: "i"}}, Capture: []Capture{{Field: "c", From: CaptureToken, Path: "c"}},
 		Lookups: []Lookup{{URL: "https://api.x.example/l", Fields: map[string]string{"l": "id"}}},
 		Verify:  &Verification{Path: "/me"}, DeadTokens: []DeadToken{{Status: 403}}, RefreshRules: &RefreshRules{Rotates: true}}
@@ -40,7 +41,7 @@ func TestWithDefaultsSchema(t *testing.T) {
 	if a.RefreshURL != def.Auth.RefreshURL || a.RevokeURL != def.Auth.RevokeURL || a.RevokeStyle != RevokeBearer || a.RevokeMethod != "DELETE" || a.AuthParams["access_type"] != "offline" ||
 		a.ReauthParams["prompt"] != "consent" || a.TokenParams["a"] != "1" || a.RefreshParams["b"] != "2" || a.ScopeParam != "user_scope" ||
 		a.ScopeSeparator != "," || a.PKCE != PKCERequired || a.TokenBody != TokenBodyJSON || a.TokenPaths.AccessToken != "x.t" ||
-		a.DefaultLifetimeSeconds != 60 || len(got.Inputs) != 1 || len(got.Capture) != 1 || len(got.Lookups) != 1 ||
+		a.DefaultLifetimeSeconds != 60 || got.Query["organization_id"] != "{i}" || len(got.Inputs) != 1 || len(got.Capture) != 1 || len(got.Lookups) != 1 ||
 		got.Verify == nil || len(got.DeadTokens) != 1 || got.RefreshRules == nil {
 		t.Fatalf("entry's fields not merged: %+v", got)
 	}

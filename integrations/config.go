@@ -133,6 +133,14 @@ type Config struct {
 	// carries the token instead of "Authorization: Bearer" (Shopify's
 	// X-Shopify-Access-Token), for proxied calls, lookups and verification.
 	Headers map[string]string `json:"headers,omitempty"`
+	// Query are query parameters added to every proxied request and to the
+	// verification request, templated like Headers but without credential
+	// values (a URL ends up in logs): Zoho Books' organization_id
+	// "{organization_id}". A parameter the caller already sent is kept as
+	// sent, so a caller may address another of the user's resources; the
+	// provider authorizes it with the user's own credential. Lookups do not
+	// get them (their fields may not exist yet).
+	Query map[string]string `json:"query,omitempty"`
 	// DefaultContentType is the Content-Type for a body sent with
 	// "Content-Type: auto" that is not JSON; "" means application/octet-stream.
 	DefaultContentType string `json:"defaultContentType,omitempty"`

@@ -425,6 +425,12 @@ func (f *ProviderFake) api(w http.ResponseWriter, r *http.Request, rel string) {
 			return
 		}
 	}
+	for name, tpl := range f.Config.Query {
+		if got := r.URL.Query()[name]; len(got) != 1 || got[0] != expandWith(tpl, f.vals) {
+			f.violation(w, 400, "api: query parameter %s is %q, want %q once", name, got, expandWith(tpl, f.vals))
+			return
+		}
+	}
 	writeJSON(w, 200, map[string]any{"ok": true, "path": rel})
 }
 
