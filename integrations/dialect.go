@@ -189,6 +189,14 @@ func (in *Integration) compileFlow(d *declared) error {
 				return cfgErr(p+".label", "%v", err)
 			}
 		}
+		for _, path := range sortedKeys(l.Where) {
+			if err := checkDotted(path); err != nil {
+				return cfgErr(p+".where."+path, "%v", err)
+			}
+			if l.Where[path] == "" {
+				return cfgErr(p+".where."+path, "needs a value")
+			}
+		}
 		switch l.Choose {
 		case "", ChooseFirst, ChooseUser:
 		default:

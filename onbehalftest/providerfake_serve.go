@@ -377,7 +377,11 @@ func (f *ProviderFake) credentialOK(r *http.Request) bool {
 	return false
 }
 
-// lookup answers lookup i: two items, each with every declared field.
+// lookup answers lookup i: two items, each with every declared field. With
+// lookups[i].where, a decoy comes first, with every field but lists at the
+// where paths that lack the required values, and the two items hold each
+// required value in such a list: a connection that did not filter chooses
+// the decoy or offers three items.
 func (f *ProviderFake) lookup(w http.ResponseWriter, r *http.Request, i int) {
 	f.count("lookup")
 	if !f.credentialOK(r) {
@@ -386,8 +390,24 @@ func (f *ProviderFake) lookup(w http.ResponseWriter, r *http.Request, i int) {
 	}
 	l := f.Config.Lookups[i]
 	var items []any
+	if len(l.Where) > 0 {
+		decoy := map[string]any{}
+		for name, path := range l.Fields {
+			setPath(decoy, path, f.valueOf(name, 2))
+		}
+		if l.Label != "" {
+			setPath(decoy, l.Label, "Decoy")
+		}
+		for path := range l.Where {
+			setPath(decoy, path, []any{"decoy-value"})
+		}
+		items = append(items, decoy)
+	}
 	for k := range 2 {
 		item := map[string]any{}
+		for path, want := range l.Where {
+			setPath(item, path, []any{"decoy-value", want})
+		}
 		for name, path := range l.Fields {
 			setPath(item, path, f.valueOf(name, k))
 		}
