@@ -170,6 +170,10 @@ func withDefaults(c, def Config) Config {
 	setIfEmpty(&a.In, d.In)
 	setIfEmpty(&a.Name, d.Name)
 	setIfEmpty(&a.Prefix, d.Prefix)
+	if a.Password == nil && d.Password != nil {
+		p := *d.Password
+		a.Password = &p
+	}
 	if a.Scopes == nil {
 		a.Scopes = d.Scopes
 	}

@@ -94,6 +94,9 @@ func authCell(a integrations.SchemeConfig) string {
 	case integrations.AuthAPIKey:
 		return "API key"
 	case integrations.AuthBasic:
+		if a.Password != nil {
+			return "basic, API key as user name"
+		}
 		return "basic"
 	}
 	return string(a.Type)

@@ -223,6 +223,9 @@ func (in *Integration) compileAuth() error {
 	default:
 		return fmt.Errorf("unknown auth.type %q", a.Type)
 	}
+	if a.Password != nil && a.Type != AuthBasic {
+		return fmt.Errorf("auth.password is only for auth.type basic (it is %q)", a.Type)
+	}
 	return nil
 }
 

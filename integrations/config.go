@@ -41,6 +41,13 @@ type SchemeConfig struct {
 	In     string `json:"in,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Prefix string `json:"prefix,omitempty"`
+	// Password, for basic only, is a fixed password sent with the
+	// connection's user name, for providers whose API key is the basic
+	// user name: Freshdesk's key with "X", Greenhouse Harvest's key with an
+	// empty password (non-nil ""). The connection then holds the user name
+	// only (a secret input named "username", labelled as the API key); the
+	// fixed value is not a secret and is never stored.
+	Password *string `json:"password,omitempty"`
 
 	// The OAuth2 flow's provider dialect. AuthURL and TokenURL above, and
 	// RefreshURL and RevokeURL, are templates (see the file comment of

@@ -147,11 +147,25 @@ func conformOAuth(t testing.TB, e *ProviderEnv, entry integrations.Config) {
 func conformCredentials(t testing.TB, e *ProviderEnv, entry integrations.Config) {
 	t.Helper()
 	fake := e.Fake
+	// The credential goes as the portal sends it: in the entry's secret
+	// inputs when it declares them, else in the top-level fields; a fixed
+	// basic password (auth.password) is never sent.
 	body := map[string]any{"inputs": fake.Inputs}
+	secret := map[string]bool{}
+	for _, in := range entry.Inputs {
+		secret[in.Name] = in.Secret
+	}
 	if entry.Auth.Type == integrations.AuthAPIKey {
-		body["apiKey"] = fake.APIKey
+		if !secret["api_key"] {
+			body["apiKey"] = fake.APIKey
+		}
 	} else {
-		body["username"], body["password"] = fake.Username, fake.Password
+		if !secret["username"] {
+			body["username"] = fake.Username
+		}
+		if !secret["password"] && entry.Auth.Password == nil {
+			body["password"] = fake.Password
+		}
 	}
 	status, b := e.SDK(t, http.MethodPost, "/connect/"+url.PathEscape(e.Key)+"/credentials", body)
 	if status != http.StatusCreated {
