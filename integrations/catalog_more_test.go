@@ -36,6 +36,8 @@ var moreCatalogCases = []catalogCase{
 		neighbours: []string{"squareup.com", "squareupsandbox.com"}},
 	{typ: "webflow", base: "https://api.webflow.com/v2", neighbours: []string{"webflow.com"}},
 	{typ: "brevo", base: "https://api.brevo.com/v3", neighbours: []string{"app.brevo.com"}},
+	{typ: "chargebee", fields: map[string]string{"site": "acme-test"}, base: "https://acme-test.chargebee.com/api/v2",
+		neighbours: []string{"chargebee.com.evil.example", "acme-test.chargebee.io"}},
 	{typ: "freshdesk", fields: map[string]string{"domain": "acme"}, base: "https://acme.freshdesk.com/api/v2",
 		neighbours: []string{"freshdesk.com.evil.example", "acme.freshworks.com"}},
 	{typ: "sendgrid", base: "https://api.sendgrid.com/v3", neighbours: []string{"sendgrid.com"}},
