@@ -58,6 +58,16 @@ func (h *Handler) credentials(w http.ResponseWriter, r *http.Request, rt route) 
 		}
 	case "basic":
 		cred.Username, cred.Password = body.Username, body.Password
+		if in.Config().Auth.Password != nil {
+			// The user name is the API key and the password the config's.
+			cred.Username = strings.TrimSpace(cred.Username)
+			if cred.Username == "" || len(cred.Username) > maxSecretLen || cred.Password != "" || body.APIKey != "" {
+				response.WriteError(w, response.New(http.StatusBadRequest, response.CodeBadRequest,
+					`Send {"username": "<API key>"}: this integration's password is fixed.`))
+				return
+			}
+			break
+		}
 		if cred.Username == "" || len(cred.Username) > maxSecretLen || len(cred.Password) > maxSecretLen || body.APIKey != "" {
 			response.WriteError(w, response.New(http.StatusBadRequest, response.CodeBadRequest, `Send {"username": "...", "password": "..."}.`))
 			return

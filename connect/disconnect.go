@@ -1,16 +1,9 @@
 package connect
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strings"
-	"time"
 
-	"github.com/onbehalf/onbehalf/integrations"
 	"github.com/onbehalf/onbehalf/response"
 	"github.com/onbehalf/onbehalf/tokens"
 )
@@ -51,7 +44,7 @@ func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request, rt route) {
 		}
 	}
 	if endpoint != "" {
-		if err := h.revokeAt(r.Context(), endpoint, in, c.Credential); err != nil {
+		if err := in.RevokeAt(r.Context(), h.client, endpoint, c); err != nil {
 			h.log.Warn("connect: revocation failed; deleting the connection anyway",
 				"connection", c.Key().String(), "err", err)
 		}
@@ -65,46 +58,4 @@ func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request, rt route) {
 		h.deleted(r.Context(), c)
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// revokeAt posts an RFC 7009 revocation request with the client's credentials.
-// Its error never holds the token.
-func (h *Handler) revokeAt(ctx context.Context, endpoint string, in *integrations.Integration, cred tokens.Credential) error {
-	tok, hint := cred.RefreshToken, "refresh_token"
-	if tok == "" {
-		tok, hint = cred.AccessToken, "access_token"
-	}
-	if tok == "" {
-		return nil
-	}
-	a := in.Config().Auth
-	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
-	if a.AuthStyle == "params" {
-		form.Set("client_id", a.ClientID)
-		if a.ClientSecret != "" {
-			form.Set("client_secret", a.ClientSecret)
-		}
-	}
-	// Revocation runs on after the caller leaves: the grant should not outlive
-	// a disconnect the user asked for.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return errors.New("connect: bad revocation URL")
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if a.AuthStyle != "params" {
-		req.SetBasicAuth(url.QueryEscape(a.ClientID), url.QueryEscape(a.ClientSecret))
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("connect: revocation request failed: %w", errors.Unwrap(err))
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("connect: revocation endpoint answered %d", resp.StatusCode)
-	}
-	return nil
 }

@@ -53,6 +53,24 @@ func (in *Integration) Apply(h http.Header, u *url.URL, c *tokens.Connection) er
 		}
 		h.Set(ht.name, v)
 	}
+	if len(in.query) > 0 {
+		// Appended to the raw query, which stays as the caller wrote it;
+		// a parameter the caller sent is left alone.
+		sent := u.Query()
+		for _, qt := range in.query {
+			if sent.Has(qt.name) {
+				continue
+			}
+			v, err := qt.tpl.expand(c, nil)
+			if err != nil {
+				return err
+			}
+			if u.RawQuery != "" {
+				u.RawQuery += "&"
+			}
+			u.RawQuery += url.QueryEscape(qt.name) + "=" + url.QueryEscape(v)
+		}
+	}
 	return in.applyCredential(h, u, c)
 }
 
@@ -102,10 +120,18 @@ func (in *Integration) applyCredential(h http.Header, u *url.URL, c *tokens.Conn
 			h.Set(a.Name, a.Prefix+cred.APIKey)
 		}
 	case AuthBasic:
-		if cred.Username == "" && cred.Password == "" {
+		pass := cred.Password
+		if fixed := in.cfg.Auth.Password; fixed != nil {
+			// The user name is the API key; the password is the config's.
+			if cred.Username == "" {
+				return ErrNoCredential
+			}
+			pass = *fixed
+		}
+		if cred.Username == "" && pass == "" {
 			return ErrNoCredential
 		}
-		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred.Username+":"+cred.Password)))
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred.Username+":"+pass)))
 	}
 	return nil
 }
@@ -138,7 +164,14 @@ func (in *Integration) Secrets(c *tokens.Connection) []string {
 	add(cred.AccessToken)
 	add(cred.APIKey)
 	add(cred.Password)
-	if in.cfg.Auth.Type == AuthBasic || in.credentialHeaders {
+	if fixed := in.cfg.Auth.Password; fixed != nil && in.cfg.Auth.Type == AuthBasic {
+		// The user name is the API key: it is the secret, the fixed
+		// password is not (redacting "X" would maul every answer).
+		add(cred.Username)
+		if cred.Username != "" {
+			add(base64.StdEncoding.EncodeToString([]byte(cred.Username + ":" + *fixed)))
+		}
+	} else if in.cfg.Auth.Type == AuthBasic || in.credentialHeaders {
 		if cred.Password == "" {
 			add(cred.Username)
 		}

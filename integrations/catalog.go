@@ -122,7 +122,7 @@ func Catalog() []Config {
 // auth.tokenPaths as a whole, auth.defaultLifetimeSeconds, ...); inputs,
 // capture, lookups and deadTokens are slices (the config's replace the
 // entry's); verify and refreshRules are replaced whole; authParams,
-// reauthParams, tokenParams and refreshParams merge by name like Headers
+// reauthParams, tokenParams, refreshParams and Query merge by name like Headers
 // (an empty value removes the entry's parameter).
 func CatalogEntry(typ string) (Config, bool) {
 	idx, err := loadCatalog()
@@ -170,15 +170,26 @@ func withDefaults(c, def Config) Config {
 	setIfEmpty(&a.In, d.In)
 	setIfEmpty(&a.Name, d.Name)
 	setIfEmpty(&a.Prefix, d.Prefix)
+	if a.Password == nil && d.Password != nil {
+		p := *d.Password
+		a.Password = &p
+	}
 	if a.Scopes == nil {
 		a.Scopes = d.Scopes
 	}
 	setIfEmpty(&a.RefreshURL, d.RefreshURL)
-	setIfEmpty(&a.RevokeURL, d.RevokeURL)
+	if a.RevokeURL == "" {
+		// The entry's revocation style goes with its endpoint: a project's
+		// own revokeUrl keeps its own style.
+		a.RevokeURL = d.RevokeURL
+		setIfEmpty(&a.RevokeStyle, d.RevokeStyle)
+		setIfEmpty(&a.RevokeMethod, d.RevokeMethod)
+	}
 	setIfEmpty(&a.ScopeParam, d.ScopeParam)
 	setIfEmpty(&a.ScopeSeparator, d.ScopeSeparator)
 	setIfEmpty(&a.PKCE, d.PKCE)
 	setIfEmpty(&a.TokenBody, d.TokenBody)
+	c.Query = mergeParams(def.Query, c.Query)
 	a.AuthParams = mergeParams(d.AuthParams, a.AuthParams)
 	a.ReauthParams = mergeParams(d.ReauthParams, a.ReauthParams)
 	a.TokenParams = mergeParams(d.TokenParams, a.TokenParams)
@@ -275,6 +286,7 @@ func cloneConfig(c Config) Config {
 	c.AllowAddresses = slices.Clone(c.AllowAddresses)
 	c.Auth.Scopes = slices.Clone(c.Auth.Scopes)
 	c.Headers = maps.Clone(c.Headers)
+	c.Query = maps.Clone(c.Query)
 	c.RateLimits = c.RateLimits.clone()
 	a := &c.Auth
 	a.AuthParams, a.ReauthParams = maps.Clone(a.AuthParams), maps.Clone(a.ReauthParams)

@@ -86,11 +86,17 @@ func authCell(a integrations.SchemeConfig) string {
 		}
 		if a.RevokeURL != "" {
 			s += ", revocable"
+			if a.RevokeStyle == integrations.RevokeBearer {
+				s += " (bearer)"
+			}
 		}
 		return s
 	case integrations.AuthAPIKey:
 		return "API key"
 	case integrations.AuthBasic:
+		if a.Password != nil {
+			return "basic, API key as user name"
+		}
 		return "basic"
 	}
 	return string(a.Type)

@@ -180,7 +180,7 @@ func TestCatalogEntries(t *testing.T) {
 			}
 
 			conn := &tokens.Connection{Integration: c.typ, Fields: c.fields,
-				Credential: tokens.Credential{AccessToken: "at", APIKey: "sk"}}
+				Credential: tokens.Credential{AccessToken: "at", APIKey: "sk", Username: "uk"}}
 			base, err := in.BaseURL(conn)
 			if err != nil {
 				t.Fatalf("BaseURL: %v", err)

@@ -69,6 +69,19 @@ func (in *Integration) compile(strict bool) error {
 			}
 		}
 	}
+	for _, name := range sortedKeys(cfg.Query) {
+		if name == "" || strings.ContainsAny(name, "&=#?%+ ") {
+			return cfgErr("query", "%q is not a query parameter name", name)
+		}
+		if cfg.Auth.Type == AuthAPIKey && cfg.Auth.In == "query" && name == cfg.Auth.Name {
+			return cfgErr("query."+name, "is the API key's own parameter (auth.name)")
+		}
+		t, err := d.checkTemplate("query."+name, cfg.Query[name], stageAny, 0, false)
+		if err != nil {
+			return err
+		}
+		in.query = append(in.query, headerTemplate{name: name, tpl: t})
+	}
 	if in.cfg.FollowRedirects < 0 || in.cfg.FollowRedirects > 10 {
 		return errors.New("followRedirects must be 0..10")
 	}
@@ -209,6 +222,9 @@ func (in *Integration) compileAuth() error {
 	case AuthBasic:
 	default:
 		return fmt.Errorf("unknown auth.type %q", a.Type)
+	}
+	if a.Password != nil && a.Type != AuthBasic {
+		return fmt.Errorf("auth.password is only for auth.type basic (it is %q)", a.Type)
 	}
 	return nil
 }

@@ -41,6 +41,13 @@ type SchemeConfig struct {
 	In     string `json:"in,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Prefix string `json:"prefix,omitempty"`
+	// Password, for basic only, is a fixed password sent with the
+	// connection's user name, for providers whose API key is the basic
+	// user name: Freshdesk's key with "X", Greenhouse Harvest's key with an
+	// empty password (non-nil ""). The connection then holds the user name
+	// only (a secret input named "username", labelled as the API key); the
+	// fixed value is not a secret and is never stored.
+	Password *string `json:"password,omitempty"`
 
 	// The OAuth2 flow's provider dialect. AuthURL and TokenURL above, and
 	// RefreshURL and RevokeURL, are templates (see the file comment of
@@ -54,6 +61,15 @@ type SchemeConfig struct {
 	// RevokeURL is the RFC 7009 revocation endpoint used when a connection
 	// is deleted; "" means the provider offers none (nothing is revoked).
 	RevokeURL string `json:"revokeUrl,omitempty"`
+	// RevokeStyle is how RevokeURL is called: RevokeRFC7009 ("rfc7009", the
+	// default: an RFC 7009 form with the refresh token, the client
+	// authenticated as at the token endpoint) or RevokeBearer ("bearer": the
+	// access token as "Authorization: Bearer", no body, for providers whose
+	// revocation is an API call made with the token itself).
+	RevokeStyle string `json:"revokeStyle,omitempty"`
+	// RevokeMethod is the bearer style's HTTP method, POST (the default) or
+	// DELETE; the RFC 7009 style always posts.
+	RevokeMethod string `json:"revokeMethod,omitempty"`
 	// AuthParams are extra query parameters of the authorization URL
 	// (Google's access_type=offline), templated.
 	AuthParams map[string]string `json:"authParams,omitempty"`
@@ -124,6 +140,14 @@ type Config struct {
 	// carries the token instead of "Authorization: Bearer" (Shopify's
 	// X-Shopify-Access-Token), for proxied calls, lookups and verification.
 	Headers map[string]string `json:"headers,omitempty"`
+	// Query are query parameters added to every proxied request and to the
+	// verification request, templated like Headers but without credential
+	// values (a URL ends up in logs): Zoho Books' organization_id
+	// "{organization_id}". A parameter the caller already sent is kept as
+	// sent, so a caller may address another of the user's resources; the
+	// provider authorizes it with the user's own credential. Lookups do not
+	// get them (their fields may not exist yet).
+	Query map[string]string `json:"query,omitempty"`
 	// DefaultContentType is the Content-Type for a body sent with
 	// "Content-Type: auto" that is not JSON; "" means application/octet-stream.
 	DefaultContentType string `json:"defaultContentType,omitempty"`

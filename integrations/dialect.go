@@ -108,6 +108,23 @@ func (in *Integration) compileFlow(d *declared) error {
 			}
 		}
 	}
+	switch a.RevokeStyle {
+	case "", RevokeRFC7009, RevokeBearer:
+	default:
+		return cfgErr("auth.revokeStyle", "must be rfc7009 or bearer")
+	}
+	if a.RevokeStyle != "" && a.RevokeURL == "" {
+		return cfgErr("auth.revokeStyle", "needs auth.revokeUrl")
+	}
+	switch a.RevokeMethod {
+	case "":
+	case http.MethodPost, http.MethodDelete:
+		if a.RevokeStyle != RevokeBearer {
+			return cfgErr("auth.revokeMethod", "only for revokeStyle bearer (RFC 7009 revocation is a POST)")
+		}
+	default:
+		return cfgErr("auth.revokeMethod", "must be POST or DELETE")
+	}
 	switch a.PKCE {
 	case "", PKCERequired, PKCEOptional, PKCEOff:
 	default:
@@ -119,7 +136,8 @@ func (in *Integration) compileFlow(d *declared) error {
 		return cfgErr("auth.tokenBody", "must be form or json")
 	}
 	for name, p := range map[string]string{"accessToken": a.TokenPaths.AccessToken, "refreshToken": a.TokenPaths.RefreshToken,
-		"expiresIn": a.TokenPaths.ExpiresIn, "tokenType": a.TokenPaths.TokenType, "scope": a.TokenPaths.Scope} {
+		"expiresIn": a.TokenPaths.ExpiresIn, "tokenType": a.TokenPaths.TokenType, "scope": a.TokenPaths.Scope,
+		"expiresAt": a.TokenPaths.ExpiresAt} {
 		if p != "" {
 			if err := checkDotted(p); err != nil {
 				return cfgErr("auth.tokenPaths."+name, "%v", err)
@@ -169,6 +187,14 @@ func (in *Integration) compileFlow(d *declared) error {
 		if l.Label != "" {
 			if err := checkDotted(l.Label); err != nil {
 				return cfgErr(p+".label", "%v", err)
+			}
+		}
+		for _, path := range sortedKeys(l.Where) {
+			if err := checkDotted(path); err != nil {
+				return cfgErr(p+".where."+path, "%v", err)
+			}
+			if l.Where[path] == "" {
+				return cfgErr(p+".where."+path, "needs a value")
 			}
 		}
 		switch l.Choose {

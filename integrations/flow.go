@@ -59,6 +59,10 @@ type TokenPaths struct {
 	ExpiresIn    string `json:"expiresIn,omitempty"`    // default "expires_in" (seconds, number or string)
 	TokenType    string `json:"tokenType,omitempty"`    // default "token_type"
 	Scope        string `json:"scope,omitempty"`        // default "scope"
+	// ExpiresAt is the path of an absolute expiry (an RFC 3339 time or
+	// epoch seconds: Square's "expires_at"); "" means none. When the answer
+	// carries a future one it is used instead of ExpiresIn.
+	ExpiresAt string `json:"expiresAt,omitempty"`
 }
 
 // Capture sources for Capture.From.
@@ -108,6 +112,12 @@ type Lookup struct {
 	// Fields maps a connection field name to the dotted path of its value in
 	// one item ({"cloud_id": "id", "site_url": "url"}). Required, non-empty.
 	Fields map[string]string `json:"fields"`
+	// Where keeps only the items that match: each dotted path (in an item)
+	// must hold the value, or be a list that contains it. Atlassian's
+	// accessible-resources lists every site the user granted, Jira and
+	// Confluence alike; {"scopes": "read:jira-work"} keeps the Jira sites
+	// (a site's scopes are the product scopes granted on it). Nil keeps all.
+	Where map[string]string `json:"where,omitempty"`
 	// Label is the dotted path, in an item, of what the chooser shows ("name").
 	Label string `json:"label,omitempty"`
 	// Choose is ChooseFirst or ChooseUser; "" means ChooseFirst.

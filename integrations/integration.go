@@ -19,9 +19,11 @@ type Integration struct {
 	hostDyn    bool     // a placeholder stands in the base URL's host
 	policy     *hosts.Policy
 	headers    []headerTemplate
-	grant      tokens.Grant
-	oauth      *oauth2.Config // OAuth2 types only
-	addrs      []netip.Prefix
+	// query are the Config.Query templates, by name in sorted order.
+	query []headerTemplate
+	grant tokens.Grant
+	oauth *oauth2.Config // OAuth2 types only
+	addrs []netip.Prefix
 	// credentialHeaders reports that a header template uses a credential value.
 	credentialHeaders bool
 	// tokenHeaders are the header templates that carry the OAuth access

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/onbehalf/onbehalf/hosts"
@@ -119,6 +120,9 @@ func (in *Integration) RunLookup(ctx context.Context, client *http.Client, c *to
 	}
 	var items []LookupItem
 	for _, it := range list {
+		if !matches(it, l.Where) {
+			continue
+		}
 		fields := make(map[string]string, len(l.Fields))
 		for name, path := range l.Fields {
 			v, ok := tokens.ValueAt(it, path)
@@ -144,6 +148,32 @@ func (in *Integration) RunLookup(ctx context.Context, client *http.Client, c *to
 		return nil, &LookupError{Index: i, Code: CodeLookupEmpty, Status: resp.StatusCode}
 	}
 	return items, nil
+}
+
+// matches reports whether item holds each of where's values at its path:
+// as the value itself (a string, number or boolean in its JSON text) or as
+// an element of a list there.
+func matches(item any, where map[string]string) bool {
+	for path, want := range where {
+		v := valueAtAny(item, path)
+		if list, ok := v.([]any); ok {
+			if !slices.ContainsFunc(list, func(e any) bool { return scalarText(e) == want }) {
+				return false
+			}
+		} else if v == nil || scalarText(v) != want {
+			return false
+		}
+	}
+	return true
+}
+
+// scalarText is a JSON scalar's text; "\x00" (matching no configured value)
+// for anything else.
+func scalarText(v any) string {
+	if s, ok := tokens.ValueAt(map[string]any{"v": v}, "v"); ok {
+		return s
+	}
+	return "\x00"
 }
 
 // valueAtAny walks a dotted path of a decoded JSON value.

@@ -132,7 +132,8 @@ func (in *Integration) postToken(ctx context.Context, client *http.Client, c *to
 		URL: u.String(), Params: params, ClientID: a.ClientID, ClientSecret: a.ClientSecret,
 		AuthInParams: a.AuthStyle == "params", JSON: a.TokenBody == TokenBodyJSON,
 		Paths: tokens.TokenPaths{AccessToken: a.TokenPaths.AccessToken, RefreshToken: a.TokenPaths.RefreshToken,
-			ExpiresIn: a.TokenPaths.ExpiresIn, TokenType: a.TokenPaths.TokenType, Scope: a.TokenPaths.Scope},
+			ExpiresIn: a.TokenPaths.ExpiresIn, TokenType: a.TokenPaths.TokenType, Scope: a.TokenPaths.Scope,
+			ExpiresAt: a.TokenPaths.ExpiresAt},
 		DefaultLifetime: in.defaultLifetime(),
 	})
 }

@@ -124,10 +124,21 @@ func TestConfigValidation(t *testing.T) {
 			c.Auth.TokenURL = "ftp://id.shops.example/token"
 		}, `auth.tokenUrl: must be an absolute http(s) URL`},
 		{"token body", func(c *integrations.Config) { c.Auth.TokenBody = "xml" }, `auth.tokenBody: must be form or json`},
+		{"revoke style", func(c *integrations.Config) {
+			c.Auth.RevokeURL, c.Auth.RevokeStyle = "https://id.shops.example/revoke", "token"
+		}, `auth.revokeStyle: must be rfc7009 or bearer`},
+		{"revoke style without url", func(c *integrations.Config) { c.Auth.RevokeStyle = integrations.RevokeBearer }, `auth.revokeStyle: needs auth.revokeUrl`},
+		{"revoke method", func(c *integrations.Config) {
+			c.Auth.RevokeURL, c.Auth.RevokeStyle, c.Auth.RevokeMethod = "https://id.shops.example/revoke", integrations.RevokeBearer, "GET"
+		}, `auth.revokeMethod: must be POST or DELETE`},
+		{"revoke method on rfc7009", func(c *integrations.Config) {
+			c.Auth.RevokeURL, c.Auth.RevokeMethod = "https://id.shops.example/revoke", "DELETE"
+		}, `auth.revokeMethod: only for revokeStyle bearer`},
 		{"token paths", func(c *integrations.Config) {
 			c.Auth.TokenPaths.AccessToken = "authed_user."
 		}, `auth.tokenPaths.accessToken: "authed_user." is not a dotted path`},
 		{"default lifetime", func(c *integrations.Config) { c.Auth.DefaultLifetimeSeconds = -1 }, `auth.defaultLifetimeSeconds: must not be negative`},
+		{"token expiresAt path", func(c *integrations.Config) { c.Auth.TokenPaths.ExpiresAt = "a..b" }, `auth.tokenPaths.expiresAt: "a..b" is not a dotted path`},
 		{"scope separator", func(c *integrations.Config) { c.Auth.ScopeSeparator = ";" }, `auth.scopeSeparator: must be`},
 		{"reserved auth parameter", func(c *integrations.Config) {
 			c.Auth.AuthParams = map[string]string{"redirect_uri": "https://evil.example"}

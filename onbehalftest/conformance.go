@@ -77,6 +77,12 @@ func conformOAuth(t testing.TB, e *ProviderEnv, entry integrations.Config) {
 			t.Errorf("lookups[%d] offers two items to choose among: chooser shown %v with %d items", i, res.Chooser, res.Items)
 		}
 	}
+	if entry.Auth.TokenPaths.ExpiresAt != "" {
+		// The absolute expiry of the token answer, not a lifetime.
+		if d := time.Until(c.Credential.Expiry); d < FakeExpiresAtLifetime-10*time.Minute || d > FakeExpiresAtLifetime+time.Minute {
+			t.Errorf("auth.tokenPaths.expiresAt not used: the connection expires in %s, the answer said %s", d.Round(time.Second), FakeExpiresAtLifetime)
+		}
+	}
 	if entry.Verify != nil && fake.Count("verify") != 1 {
 		t.Errorf("verification requests: %d, want 1", fake.Count("verify"))
 	}
@@ -129,6 +135,9 @@ func conformOAuth(t testing.TB, e *ProviderEnv, entry integrations.Config) {
 		if c.Credential.RefreshToken != "" && fake.RefreshTokenLive(c.Credential.RefreshToken) {
 			t.Fatal("the grant survived the disconnect")
 		}
+		if entry.Auth.RevokeStyle == integrations.RevokeBearer && fake.AccessTokenLive(c.Credential.AccessToken) {
+			t.Fatal("the access token survived a bearer revocation")
+		}
 	}
 	if e.Connection(t) != nil {
 		t.Fatal("the connection survived the disconnect")
@@ -138,11 +147,25 @@ func conformOAuth(t testing.TB, e *ProviderEnv, entry integrations.Config) {
 func conformCredentials(t testing.TB, e *ProviderEnv, entry integrations.Config) {
 	t.Helper()
 	fake := e.Fake
+	// The credential goes as the portal sends it: in the entry's secret
+	// inputs when it declares them, else in the top-level fields; a fixed
+	// basic password (auth.password) is never sent.
 	body := map[string]any{"inputs": fake.Inputs}
+	secret := map[string]bool{}
+	for _, in := range entry.Inputs {
+		secret[in.Name] = in.Secret
+	}
 	if entry.Auth.Type == integrations.AuthAPIKey {
-		body["apiKey"] = fake.APIKey
+		if !secret["api_key"] {
+			body["apiKey"] = fake.APIKey
+		}
 	} else {
-		body["username"], body["password"] = fake.Username, fake.Password
+		if !secret["username"] {
+			body["username"] = fake.Username
+		}
+		if !secret["password"] && entry.Auth.Password == nil {
+			body["password"] = fake.Password
+		}
 	}
 	status, b := e.SDK(t, http.MethodPost, "/connect/"+url.PathEscape(e.Key)+"/credentials", body)
 	if status != http.StatusCreated {

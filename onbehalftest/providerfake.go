@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/onbehalf/onbehalf/integrations"
 )
@@ -99,6 +100,9 @@ type ProviderFakeOptions struct {
 const (
 	FakeClientID     = "fake-client-id"
 	FakeClientSecret = "fake-client-secret"
+	// FakeExpiresAtLifetime is how far ahead the fake's absolute expiry
+	// (auth.tokenPaths.expiresAt) lies.
+	FakeExpiresAtLifetime = 90 * time.Minute
 )
 
 var placeholderRE = regexp.MustCompile(`\{([^{}]+)\}`)
@@ -132,6 +136,10 @@ func NewProviderFake(t testing.TB, entry integrations.Config, opts ...ProviderFa
 	cfg.AllowedPorts = []int{port}
 	cfg.AllowAddresses = []string{"127.0.0.0/8"}
 	a.ClientID, a.ClientSecret = FakeClientID, FakeClientSecret
+	if a.Password != nil {
+		// A fixed basic password (Freshdesk's "X"): only it is accepted.
+		f.Password = *a.Password
+	}
 	f.Config = cfg
 
 	// The values of every field.
@@ -142,6 +150,10 @@ func NewProviderFake(t testing.TB, entry integrations.Config, opts ...ProviderFa
 		}
 		if v == "" {
 			v = "acme"
+		}
+		if in.Secret {
+			// A secret input carries the credential itself.
+			v = map[string]string{"api_key": f.APIKey, "username": f.Username, "password": f.Password}[in.Name]
 		}
 		f.Inputs[in.Name] = v
 		if !in.Secret {

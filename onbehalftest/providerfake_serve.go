@@ -256,7 +256,11 @@ func (f *ProviderFake) token(w http.ResponseWriter, r *http.Request) {
 		rt = "rt-" + randHex()
 		setPath(ans, orDefault(a.TokenPaths.RefreshToken, "refresh_token"), rt)
 	}
-	if a.DefaultLifetimeSeconds == 0 {
+	if a.TokenPaths.ExpiresAt != "" {
+		// An absolute expiry only (Square's expires_at), 90 minutes ahead:
+		// a connection whose expiry is anything else did not read it.
+		setPath(ans, a.TokenPaths.ExpiresAt, time.Now().Add(FakeExpiresAtLifetime).UTC().Format(time.RFC3339))
+	} else if a.DefaultLifetimeSeconds == 0 {
 		setPath(ans, orDefault(a.TokenPaths.ExpiresIn, "expires_in"), 3600)
 	}
 	if params["grant_type"] == "authorization_code" {
@@ -373,7 +377,11 @@ func (f *ProviderFake) credentialOK(r *http.Request) bool {
 	return false
 }
 
-// lookup answers lookup i: two items, each with every declared field.
+// lookup answers lookup i: two items, each with every declared field. With
+// lookups[i].where, a decoy comes first, with every field but lists at the
+// where paths that lack the required values, and the two items hold each
+// required value in such a list: a connection that did not filter chooses
+// the decoy or offers three items.
 func (f *ProviderFake) lookup(w http.ResponseWriter, r *http.Request, i int) {
 	f.count("lookup")
 	if !f.credentialOK(r) {
@@ -382,8 +390,24 @@ func (f *ProviderFake) lookup(w http.ResponseWriter, r *http.Request, i int) {
 	}
 	l := f.Config.Lookups[i]
 	var items []any
+	if len(l.Where) > 0 {
+		decoy := map[string]any{}
+		for name, path := range l.Fields {
+			setPath(decoy, path, f.valueOf(name, 2))
+		}
+		if l.Label != "" {
+			setPath(decoy, l.Label, "Decoy")
+		}
+		for path := range l.Where {
+			setPath(decoy, path, []any{"decoy-value"})
+		}
+		items = append(items, decoy)
+	}
 	for k := range 2 {
 		item := map[string]any{}
+		for path, want := range l.Where {
+			setPath(item, path, []any{"decoy-value", want})
+		}
 		for name, path := range l.Fields {
 			setPath(item, path, f.valueOf(name, k))
 		}
@@ -421,14 +445,67 @@ func (f *ProviderFake) api(w http.ResponseWriter, r *http.Request, rel string) {
 			return
 		}
 	}
+	for name, tpl := range f.Config.Query {
+		if got := r.URL.Query()[name]; len(got) != 1 || got[0] != expandWith(tpl, f.vals) {
+			f.violation(w, 400, "api: query parameter %s is %q, want %q once", name, got, expandWith(tpl, f.vals))
+			return
+		}
+	}
 	writeJSON(w, 200, map[string]any{"ok": true, "path": rel})
 }
 
-// revoke serves RFC 7009 revocation: the grant and its tokens die.
+// revoke serves revocation in the entry's style (auth.revokeStyle). RFC
+// 7009: a form with the token and its hint, the client authenticated as
+// auth.authStyle says; the grant and its tokens die. Bearer: the method of
+// auth.revokeMethod, no body, a live access token as "Authorization:
+// Bearer"; that token and its grant die. Anything else is a violation.
 func (f *ProviderFake) revoke(w http.ResponseWriter, r *http.Request) {
 	f.count("revoke")
+	a := &f.Config.Auth
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	vals, _ := url.ParseQuery(string(body))
+	if a.RevokeStyle == integrations.RevokeBearer {
+		if want := orDefault(a.RevokeMethod, http.MethodPost); r.Method != want {
+			f.violation(w, http.StatusMethodNotAllowed, "revoke: method %s, want %s", r.Method, want)
+			return
+		}
+		if len(body) > 0 {
+			f.violation(w, 400, "revoke: a bearer revocation has no body")
+			return
+		}
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		f.mu.Lock()
+		live := strings.EqualFold(scheme, "bearer") && f.access[tok]
+		if live {
+			clear(f.access)
+			clear(f.refresh)
+		}
+		f.mu.Unlock()
+		if !live {
+			writeJSON(w, 401, map[string]string{"error": "invalid_token"})
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	vals, err := url.ParseQuery(string(body))
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") || err != nil {
+		f.violation(w, 400, "revoke: RFC 7009 wants a POSTed form, got %s %q", r.Method, r.Header.Get("Content-Type"))
+		return
+	}
+	user, pass, basic := r.BasicAuth()
+	if a.AuthStyle == "params" {
+		if basic || vals.Get("client_id") != a.ClientID || vals.Get("client_secret") != a.ClientSecret {
+			f.violation(w, 401, "revoke: client authentication must be in the body")
+			return
+		}
+	} else if a.ClientID != "" {
+		u, _ := url.QueryUnescape(user)
+		p, _ := url.QueryUnescape(pass)
+		if !basic || u != a.ClientID || p != a.ClientSecret || vals.Get("client_secret") != "" {
+			f.violation(w, 401, "revoke: client authentication must be HTTP basic")
+			return
+		}
+	}
 	tok := vals.Get("token")
 	f.mu.Lock()
 	known := f.refresh[tok] || f.access[tok]

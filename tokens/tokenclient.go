@@ -19,9 +19,11 @@ import (
 
 // TokenPaths says where a token endpoint's JSON answer carries each value,
 // as dotted paths ("authed_user.access_token"). An empty path means the
-// RFC 6749 name at the top level.
+// RFC 6749 name at the top level. ExpiresAt, when set, names an absolute
+// expiry (an RFC 3339 time or epoch seconds, Square's expires_at) that is
+// used instead of the lifetime when the answer carries it.
 type TokenPaths struct {
-	AccessToken, RefreshToken, ExpiresIn, TokenType, Scope string
+	AccessToken, RefreshToken, ExpiresIn, TokenType, Scope, ExpiresAt string
 }
 
 // TokenRequest is one request to a token endpoint, for providers whose
@@ -128,7 +130,10 @@ func PostToken(ctx context.Context, client *http.Client, r TokenRequest) (*oauth
 		now = r.Now
 	}
 	exp, _ := ValueAt(raw, orName(r.Paths.ExpiresIn, "expires_in"))
-	if secs, err := strconv.ParseFloat(exp, 64); err == nil && secs > 0 {
+	if at, ok := expiresAt(raw, r.Paths.ExpiresAt, now()); ok {
+		tok.Expiry = at
+		tok.ExpiresIn = int64(at.Sub(now()) / time.Second)
+	} else if secs, err := strconv.ParseFloat(exp, 64); err == nil && secs > 0 {
 		tok.Expiry = now().Add(time.Duration(secs * float64(time.Second)))
 		tok.ExpiresIn = int64(secs)
 	} else if r.DefaultLifetime > 0 {
@@ -136,6 +141,29 @@ func PostToken(ctx context.Context, client *http.Client, r TokenRequest) (*oauth
 		tok.ExpiresIn = int64(r.DefaultLifetime / time.Second)
 	}
 	return tok.WithExtra(raw), nil
+}
+
+// expiresAt reads the absolute expiry at path: an RFC 3339 time or epoch
+// seconds (a number or a string of digits). A value that is missing,
+// unreadable or not in the future is not used (the lifetime then applies):
+// an expiry already past would send every call to the token endpoint.
+func expiresAt(raw map[string]any, path string, now time.Time) (time.Time, bool) {
+	if path == "" {
+		return time.Time{}, false
+	}
+	v, _ := ValueAt(raw, path)
+	if v == "" {
+		return time.Time{}, false
+	}
+	var at time.Time
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		at = time.Unix(0, 0).Add(time.Duration(secs * float64(time.Second)))
+	} else if t, err := time.Parse(time.RFC3339, v); err == nil {
+		at = t
+	} else {
+		return time.Time{}, false
+	}
+	return at, at.After(now)
 }
 
 func orName(p, def string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,38 @@ func TestPostTokenAnswers(t *testing.T) {
 			paths: tokens.TokenPaths{AccessToken: "authed_user.access_token", RefreshToken: "authed_user.refresh_token", ExpiresIn: "authed_user.expires_in"},
 			check: func(t *testing.T, tok *oauth2.Token, err error) {
 				if err != nil || tok.AccessToken != "u" || tok.RefreshToken != "r" || tok.Expiry.IsZero() {
+					t.Fatalf("%+v %v", tok, err)
+				}
+			}},
+		{name: "expires_at as RFC 3339 wins over expires_in", ctype: "application/json",
+			body: `{"access_token":"a","expires_in":60,"expires_at":"` + time.Now().Add(2*time.Hour).UTC().Format(time.RFC3339) + `"}`, status: 200,
+			paths: tokens.TokenPaths{ExpiresAt: "expires_at"}, def: 30 * 24 * time.Hour,
+			check: func(t *testing.T, tok *oauth2.Token, err error) {
+				if d := time.Until(tok.Expiry); err != nil || d < 119*time.Minute || d > 121*time.Minute || tok.ExpiresIn < 7100 {
+					t.Fatalf("%+v %v", tok, err)
+				}
+			}},
+		{name: "expires_at as epoch seconds at a nested path", ctype: "application/json",
+			body: `{"t":{"access_token":"a","exp":` + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + `}}`, status: 200,
+			paths: tokens.TokenPaths{AccessToken: "t.access_token", ExpiresAt: "t.exp"},
+			check: func(t *testing.T, tok *oauth2.Token, err error) {
+				if d := time.Until(tok.Expiry); err != nil || d < 59*time.Minute || d > 61*time.Minute {
+					t.Fatalf("%+v %v", tok, err)
+				}
+			}},
+		{name: "expires_at in the past or unreadable falls back", ctype: "application/json",
+			body: `{"access_token":"a","expires_in":60,"expires_at":"2001-01-01T00:00:00Z"}`, status: 200,
+			paths: tokens.TokenPaths{ExpiresAt: "expires_at"},
+			check: func(t *testing.T, tok *oauth2.Token, err error) {
+				if d := time.Until(tok.Expiry); err != nil || d < 50*time.Second || d > 61*time.Second {
+					t.Fatalf("%+v %v", tok, err)
+				}
+			}},
+		{name: "expires_at unreadable falls back to the default lifetime", ctype: "application/json",
+			body: `{"access_token":"a","expires_at":"tomorrow"}`, status: 200,
+			paths: tokens.TokenPaths{ExpiresAt: "expires_at"}, def: time.Hour,
+			check: func(t *testing.T, tok *oauth2.Token, err error) {
+				if d := time.Until(tok.Expiry); err != nil || d < 59*time.Minute || d > 61*time.Minute {
 					t.Fatalf("%+v %v", tok, err)
 				}
 			}},

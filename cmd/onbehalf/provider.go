@@ -1,14 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/onbehalf/onbehalf/hosts"
@@ -47,72 +41,36 @@ func verifyAt(r *http.Request, in *integrations.Integration, c *tokens.Connectio
 	return in.Verify(r.Context(), client, c)
 }
 
-// revoker posts RFC 7009 revocation requests for deleted connections.
+// revoker revokes the grants of deleted connections.
 type revoker struct{ log *slog.Logger }
 
 // revoke revokes c's grant at the integration's revocation endpoint
 // (SchemeConfig.RevokeURL, expanded for c: Salesforce's
 // "{instance_url}/services/oauth2/revoke", its host checked like a base
-// URL's) and says what happened: "revoked", "failed" or "none". The token
-// never reaches a log line.
+// URL's) in its style (SchemeConfig.RevokeStyle), through
+// (*integrations.Integration).RevokeAt, and says what happened: "revoked",
+// "failed" or "none". The token never reaches a log line.
 func (rv revoker) revoke(r *http.Request, in *integrations.Integration, c *tokens.Connection) string {
-	a := in.Config().Auth
-	tok, hint := c.Credential.RefreshToken, "refresh_token"
-	if tok == "" {
-		tok, hint = c.Credential.AccessToken, "access_token"
-	}
 	endpoint, err := in.RevokeURL(c)
 	if err != nil {
 		rv.log.Warn("manage: revocation URL cannot be built for this connection; connection deleted without revoking", "integration", in.Key(), "err", err)
 		return "failed"
 	}
+	tok := c.Credential.AccessToken
+	if in.Config().Auth.RevokeStyle != integrations.RevokeBearer && c.Credential.RefreshToken != "" {
+		tok = c.Credential.RefreshToken
+	}
 	if endpoint == "" || tok == "" {
 		return "none"
 	}
-	if err := postRevocation(r.Context(), in, endpoint, a, tok, hint); err != nil {
+	client, err := guardedClient(in)
+	if err == nil {
+		defer client.CloseIdleConnections()
+		err = in.RevokeAt(r.Context(), client, endpoint, c)
+	}
+	if err != nil {
 		rv.log.Warn("manage: revocation failed; connection deleted anyway", "integration", in.Key(), "err", err)
 		return "failed"
 	}
 	return "revoked"
-}
-
-func postRevocation(ctx context.Context, in *integrations.Integration, endpoint string, a integrations.SchemeConfig, tok, hint string) error {
-	client, err := guardedClient(in)
-	if err != nil {
-		return err
-	}
-	defer client.CloseIdleConnections()
-	form := url.Values{"token": {tok}, "token_type_hint": {hint}}
-	if a.AuthStyle == "params" {
-		form.Set("client_id", a.ClientID)
-		if a.ClientSecret != "" {
-			form.Set("client_secret", a.ClientSecret)
-		}
-	}
-	// The revocation outlives a caller that hangs up: a grant should not
-	// survive a delete that was asked for.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), providerTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return errors.New("bad revocation URL")
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if a.AuthStyle != "params" && a.ClientID != "" {
-		req.SetBasicAuth(url.QueryEscape(a.ClientID), url.QueryEscape(a.ClientSecret))
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			return ue.Err // without the URL: it may carry nothing secret, but stays short
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("revocation endpoint answered %d", resp.StatusCode)
-	}
-	return nil
 }
