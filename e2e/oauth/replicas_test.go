@@ -507,13 +507,15 @@ func testShortTokens(t *testing.T, be backend, keepAliveMs int) {
 		t.Errorf("stored connection: active %v, holds the last issued refresh token %v", c.Active(), c.Credential.RefreshToken == s.lastIssued())
 	}
 	// One refresh per cycle. The token's lifetime as the proxy sees it is
-	// expires_in, which fosite rounds down to whole seconds (2 s of the 3).
-	// The Refresher renews a token once MaxMarginFraction of it is left;
-	// the KeepAlive two Intervals earlier. Two refreshes of one cycle would
-	// be milliseconds apart: consecutive ones are at least half a cycle
-	// apart, and there are no more than the run has cycles.
+	// expires_in, which fosite rounds down to whole seconds: 2 s or 3 s of
+	// the 3, token by token, depending on when within a second it answers,
+	// so the cycle is bounded by the shorter. The Refresher renews a token
+	// once MaxMarginFraction of it is left; the KeepAlive two Intervals
+	// earlier. Two refreshes of one cycle would be milliseconds apart:
+	// consecutive ones are at least half a cycle apart, and there are no
+	// more than the run has cycles.
 	life := c.Credential.Expiry.Sub(c.Credential.ObtainedAt)
-	cycle := time.Duration(float64(life) * tokens.MaxMarginFraction)
+	cycle := time.Duration(float64(min(life, shortTTL-time.Second)) * tokens.MaxMarginFraction)
 	if keepAliveMs > 0 {
 		cycle -= 2 * time.Duration(keepAliveMs) * time.Millisecond
 	}
